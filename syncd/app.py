@@ -1,0 +1,189 @@
+"""The HTTP surface: ``POST /webhooks/discourse``, ``GET /healthz``, ``GET /metrics``.
+
+The request path does no network I/O: verify the HMAC of the raw body, parse, dedupe,
+store, answer. A delivery is acknowledged (202) only after its row is committed.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from flask import Flask, Response, jsonify, request
+
+from syncd import categories, deliveries, logs, metrics, signature
+from syncd.config import Settings
+from syncd.errors import PayloadError, PayloadTooLarge, StorageError, SyncdError
+from syncd.events import REQUIRED_HEADERS, Event, parse_body
+from syncd.store import Store
+
+log = logs.get("syncd.app")
+ACTED_ON = {"topic", "post", "like", "solved"}
+
+
+@dataclass
+class Receiver:
+    """What the endpoint needs, built once at start (no per-request config reads)."""
+
+    settings: Settings
+    store: Store
+    secret: str
+    wake: threading.Event = field(default_factory=threading.Event)
+    rules_count: Callable[[], int | None] = lambda: None
+    delivery_health: Callable[[sqlite3.Connection], dict[str, Any]] | None = None
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def ticket_category_ids(self, conn: sqlite3.Connection) -> tuple[frozenset[int] | None, list[str]]:
+        """Cached for a few seconds: the map changes only when categories are learnt."""
+        cached = self._cache.get("cats")
+        if cached and time.monotonic() - cached[0] < 5:
+            return cached[1]
+        cmap = categories.load(conn, self.settings.discourse.category_map)
+        value = cmap.ticket_ids(self.settings.discourse.categories)
+        self._cache["cats"] = (time.monotonic(), value)
+        return value
+
+    def relevance(self, conn: sqlite3.Connection, event: Event) -> str | None:
+        """None when syncd acts on the event, else why it is ignored."""
+        if event.topic_id is None:
+            return f"{event.name} names no topic"
+        ids, missing = self.ticket_category_ids(conn)
+        if ids is None or event.category_id in ids:
+            return None
+        if missing and event.category_id is not None and event.post is None:
+            return None  # a configured slug we cannot resolve yet: keep, the processor decides
+        if event.post is not None and event.post.category_slug in missing:
+            return None
+        if deliveries.is_known_topic(conn, event.topic_id):
+            return None
+        where = "no category (a private message)" if event.category_id is None \
+            else f"category {event.category_id}"
+        return f"{where} is not a ticket category"
+
+
+def create_app(receiver: Receiver) -> Flask:
+    app = Flask("syncd")
+    app.config["MAX_CONTENT_LENGTH"] = receiver.settings.server.max_body_bytes
+
+    @app.errorhandler(SyncdError)
+    def syncd_error(exc: SyncdError):
+        status = exc.http_status
+        metrics.DELIVERIES.labels(str(status)).inc()
+        return jsonify({"status": "error", "error": str(exc)}), status
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        from werkzeug.exceptions import HTTPException
+        if isinstance(exc, HTTPException):
+            return jsonify({"status": "error", "error": exc.description}), exc.code
+        log.exception("request_failed", error=str(exc))
+        metrics.DELIVERIES.labels("500").inc()
+        return jsonify({"status": "error", "error": "internal error: see syncd's log"}), 500
+
+    @app.errorhandler(413)
+    def too_large(_exc):
+        metrics.DELIVERIES.labels("413").inc()
+        limit = receiver.settings.server.max_body_bytes
+        return jsonify({"status": "error", "error": f"body over {limit} bytes"}), 413
+
+    @app.post("/webhooks/discourse")
+    def discourse_webhook():
+        started = time.perf_counter()
+        try:
+            return _receive(receiver)
+        finally:
+            metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
+
+    @app.get("/healthz")
+    def healthz():
+        return _health(receiver)
+
+    @app.get("/metrics")
+    def metrics_text():
+        _refresh_gauges(receiver)
+        return Response(metrics.render(), mimetype="text/plain; version=0.0.4")
+
+    return app
+
+
+def _read_body(limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"body over {limit} bytes")
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge(f"body over {limit} bytes")
+    return body
+
+
+def _receive(r: Receiver):
+    body = _read_body(r.settings.server.max_body_bytes)
+    signature.verify(r.secret, body, request.headers.get("X-Discourse-Event-Signature"))
+    missing = [h for h in REQUIRED_HEADERS if not request.headers.get(h)]
+    if missing:
+        raise PayloadError(f"missing header(s): {', '.join(missing)}")
+    headers = dict(request.headers)
+    name, kind = headers["X-Discourse-Event"], headers["X-Discourse-Event-Type"]
+    data = parse_body(body)
+    if name == "ping" or kind == "ping":
+        return _ignored("ping: syncd is listening", name)
+    if kind not in ACTED_ON:
+        return _ignored(f"syncd does not act on {kind} events ({name})", name)
+    event = Event.from_delivery(headers, data)
+    try:
+        conn = r.store.db().conn
+        reason = r.relevance(conn, event)
+        if reason:
+            return _ignored(reason, name)
+        stored = deliveries.store(conn, headers, body, event.topic_id)
+    except sqlite3.Error as exc:
+        raise StorageError(f"could not store the delivery ({exc}); Discourse can redeliver it "
+                           "from Admin → API → Webhooks once the database is writable") from exc
+    if stored.duplicate:
+        metrics.DELIVERIES.labels("duplicate").inc()
+        log.info("delivery_duplicate", discourse_event=name,
+                 event_id=headers["X-Discourse-Event-Id"])
+        return jsonify({"status": "duplicate"}), 200
+    r.wake.set()
+    metrics.DELIVERIES.labels("accepted").inc()
+    log.info("delivery_accepted", delivery_id=stored.id, discourse_event=name,
+             ticket=event.topic_id)
+    return jsonify({"status": "accepted", "event_id": headers["X-Discourse-Event-Id"],
+                    "delivery_id": stored.id}), 202
+
+
+def _ignored(reason: str, name: str):
+    metrics.DELIVERIES.labels("ignored").inc()
+    log.info("delivery_ignored", discourse_event=name, reason=reason)
+    return jsonify({"status": "ignored", "reason": reason}), 200
+
+
+def _backlog(conn: sqlite3.Connection) -> dict[str, int]:
+    outbox = dict(conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall())
+    pending = conn.execute("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetchone()[0]
+    return {"actions_undelivered": outbox.get("pending", 0) + outbox.get("sending", 0),
+            "actions_dead": outbox.get("dead", 0), "deliveries_unprocessed": pending}
+
+
+def _refresh_gauges(r: Receiver) -> None:
+    try:
+        backlog = _backlog(r.store.db().conn)
+    except sqlite3.Error:
+        return
+    metrics.BACKLOG.set(backlog["actions_undelivered"])
+    metrics.UNPROCESSED.set(backlog["deliveries_unprocessed"])
+
+
+def _health(r: Receiver):
+    try:
+        conn = r.store.db().conn
+        backlog = _backlog(conn)
+        extra = r.delivery_health(conn) if r.delivery_health else {}
+    except sqlite3.Error as exc:
+        return jsonify({"status": "unavailable", "database": f"unreachable: {exc}"}), 503
+    body = {"status": "ok", "database": "ok", "rules_loaded": r.rules_count(),
+            "backlog": backlog, **extra}
+    if extra.get("failing_channels"):
+        body["status"] = "degraded"
+    return jsonify(body), 200

@@ -1,0 +1,268 @@
+"""Configuration: YAML → environment interpolation → validation → frozen ``Settings``.
+
+Every problem is reported at once as ``file:line: message``; ``load_settings`` raises
+``ConfigError`` with all of them. The schema below is the single list of keys.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from syncd import yamlsrc
+from syncd.errors import ConfigError
+
+DEFAULT_PATH = "config.yaml"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = 8
+    max_body_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DiscourseSettings:
+    url: str = ""
+    api_key: str = ""
+    api_username: str = "system"
+    webhook_secret: str = ""
+    categories: tuple[str | int, ...] = ("support",)
+    category_map: Mapping[str, int] = field(default_factory=dict)
+    staff_groups: tuple[str, ...] = ("staff",)
+    timeout_seconds: float = 15.0
+    api_calls_per_minute: int = 60
+    delivery_share: float = 0.5
+    reconcile_share: float = 0.3
+
+    @property
+    def dry_run(self) -> bool:
+        return not self.url
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    name: str
+    type: str = "gchat"
+    url: str = ""
+    messages_per_minute: int = 60
+
+    @property
+    def dry_run(self) -> bool:
+        return self.type != "log" and not self.url
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    first_post_grace_seconds: float = 30.0
+    actions_per_ticket_per_hour: int = 30
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    workers: int = 2
+    lease_seconds: float = 120.0
+    max_attempts: int = 25
+    max_backoff_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
+class ReconcileSettings:
+    interval_minutes: float = 10.0
+    on_start: bool = True
+    page_size: int = 30
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: str = DEFAULT_PATH
+    timezone: str = "UTC"
+    database: str = "./data/syncd.db"
+    database_synchronous: str = "full"
+    rules: str = "./rules"
+    log_format: str = "auto"
+    server: ServerSettings = ServerSettings()
+    discourse: DiscourseSettings = DiscourseSettings()
+    channels: Mapping[str, ChannelSettings] = field(default_factory=dict)
+    processor: ProcessorSettings = ProcessorSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def resolve(self, relative: str) -> str:
+        """A path in the config, taken relative to the config file's folder."""
+        if relative == ":memory:" or os.path.isabs(relative):
+            return relative
+        return str((Path(self.path).resolve().parent / relative))
+
+
+# --- the schema: key -> (check, default); a dict value is a nested section ------------------
+
+def _str(v): return isinstance(v, str) or "a string"
+def _url(v):
+    if not isinstance(v, str):
+        return "a string"
+    return v == "" or v.startswith(("http://", "https://")) or "an http(s) URL, or empty"
+def _port(v): return (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 65536) or "a port number"
+def _pos_int(v): return (isinstance(v, int) and not isinstance(v, bool) and v > 0) or "a whole number above 0"
+def _pos_num(v): return (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0) or "a number above 0"
+def _share(v): return (isinstance(v, (int, float)) and 0 < v <= 1) or "a fraction between 0 and 1"
+def _bool(v): return isinstance(v, bool) or "true or false"
+def _choice(*options):
+    return lambda v: v in options or "one of " + ", ".join(options)
+def _list_of(check):
+    def inner(v):
+        if not isinstance(v, list):
+            return "a list"
+        bad = [x for x in v if check(x) is not True]
+        return not bad or f"a list whose items are {check(bad[0])}"
+    return inner
+def _slug_or_id(v): return (isinstance(v, (str, int)) and not isinstance(v, bool)) or "a slug or an id"
+def _secret(v):
+    if not isinstance(v, str):
+        return "a string"
+    return v == "" or len(v) >= 12 or "at least 12 characters (Discourse's minimum), or empty to generate one"
+def _tz(v):
+    try:
+        ZoneInfo(v)
+        return True
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        return "an IANA time zone such as Asia/Kolkata or UTC"
+def _category_map(v):
+    if not isinstance(v, dict):
+        return "a mapping of slug: id"
+    bad = [k for k, i in v.items() if not isinstance(k, str) or not isinstance(i, int)]
+    return not bad or f"a mapping of slug: id (check '{bad[0]}')"
+
+
+SCHEMA: dict[str, Any] = {
+    "timezone": (_tz, "UTC"),
+    "database": (_str, "./data/syncd.db"),
+    "database_synchronous": (_choice("full", "normal"), "full"),
+    "rules": (_str, "./rules"),
+    "log_format": (_choice("auto", "json", "console"), "auto"),
+    "server": {"host": (_str, "127.0.0.1"), "port": (_port, 8080), "threads": (_pos_int, 8),
+               "max_body_bytes": (_pos_int, 1024 * 1024)},
+    "discourse": {
+        "url": (_url, ""), "api_key": (_str, ""), "api_username": (_str, "system"),
+        "webhook_secret": (_secret, ""), "categories": (_list_of(_slug_or_id), ["support"]),
+        "category_map": (_category_map, {}), "staff_groups": (_list_of(_str), ["staff"]),
+        "timeout_seconds": (_pos_num, 15.0), "api_calls_per_minute": (_pos_int, 60),
+        "delivery_share": (_share, 0.5), "reconcile_share": (_share, 0.3),
+    },
+    "processor": {"first_post_grace_seconds": (_pos_num, 30.0),
+                  "actions_per_ticket_per_hour": (_pos_int, 30)},
+    "outbox": {"workers": (_pos_int, 2), "lease_seconds": (_pos_num, 120.0),
+               "max_attempts": (_pos_int, 25), "max_backoff_seconds": (_pos_num, 3600.0)},
+    "reconcile": {"interval_minutes": (_pos_num, 10.0), "on_start": (_bool, True),
+                  "page_size": (_pos_int, 30)},
+}
+SECRET_KEYS = {"webhook_secret", "api_key", "url"}  # never echoed: chat URLs carry a token
+CHANNEL_SCHEMA = {"type": (_str, "gchat"), "url": (_url, ""), "messages_per_minute": (_pos_int, 60)}
+CHANNEL_TYPES = ("gchat", "log")
+
+
+def _check_section(schema: dict, data: Any, path: tuple, src: yamlsrc.Source,
+                   problems: list[str]) -> dict[str, Any]:
+    name = ".".join(map(str, path)) or "the top level"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        problems.append(f"{src.where(path)}: '{name}' must be a mapping")
+        return {k: (v[1] if isinstance(v, tuple) else {}) for k, v in schema.items()}
+    out: dict[str, Any] = {}
+    for key in data:
+        if key not in schema and not (path == () and key == "channels"):
+            valid = ", ".join(sorted(schema) + ([] if path else ["channels"]))
+            problems.append(f"{src.where(path + (key,))}: unknown key '{key}' in {name} "
+                            f"(valid: {valid})")
+    for key, spec in schema.items():
+        if isinstance(spec, dict):
+            out[key] = _check_section(spec, data.get(key), path + (key,), src, problems)
+            continue
+        check, default = spec
+        value = data.get(key, default)
+        verdict = check(value)
+        if verdict is not True:
+            dotted = ".".join(map(str, path + (key,)))
+            shown = "a hidden value" if key in SECRET_KEYS else repr(value)
+            problems.append(f"{src.where(path + (key,))}: '{dotted}' must be {verdict}, "
+                            f"not {shown}")
+            value = default
+        out[key] = value
+    return out
+
+
+def _channels(data: Any, src: yamlsrc.Source, problems: list[str]) -> dict[str, ChannelSettings]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        problems.append(f"{src.where(('channels',))}: 'channels' must be a mapping of name: "
+                        "{type, url}")
+        return {}
+    out = {}
+    for name, spec in data.items():
+        path = ("channels", name)
+        values = _check_section(CHANNEL_SCHEMA, spec, path, src, problems)
+        if values["type"] not in CHANNEL_TYPES:
+            problems.append(f"{src.where(path + ('type',))}: unknown channel type "
+                            f"'{values['type']}' (valid: {', '.join(CHANNEL_TYPES)})")
+        out[str(name)] = ChannelSettings(name=str(name), **values)
+    return out
+
+
+def parse_settings(src: yamlsrc.Source) -> Settings:
+    problems: list[str] = []
+    top = _check_section(SCHEMA, src.data, (), src, problems)
+    channels = _channels((src.data or {}).get("channels") if isinstance(src.data, dict) else None,
+                         src, problems)
+    if problems:
+        raise ConfigError(problems)
+    d = top["discourse"]
+    discourse = DiscourseSettings(
+        **{**d, "url": d["url"].rstrip("/"), "categories": tuple(d["categories"]),
+           "staff_groups": tuple(d["staff_groups"]), "category_map": dict(d["category_map"])})
+    return Settings(
+        path=src.filename, timezone=top["timezone"], database=top["database"],
+        database_synchronous=top["database_synchronous"], rules=top["rules"],
+        log_format=top["log_format"], server=ServerSettings(**top["server"]),
+        discourse=discourse, channels=channels,
+        processor=ProcessorSettings(**top["processor"]), outbox=OutboxSettings(**top["outbox"]),
+        reconcile=ReconcileSettings(**top["reconcile"]))
+
+
+def config_path(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("SYNCD_CONFIG") or DEFAULT_PATH
+
+
+def load_settings(path: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read, interpolate and validate a config file; ``ConfigError`` lists every problem."""
+    return parse_settings(yamlsrc.load_file(config_path(path), env))
+
+
+def settings_from_text(text: str, filename: str = "config.yaml",
+                       env: Mapping[str, str] | None = None) -> Settings:
+    return parse_settings(yamlsrc.load(text, filename, env))
+
+
+def describe(settings: Settings) -> list[str]:
+    """A short summary for ``syncd check`` and the start-up log. Never prints a secret."""
+    d = settings.discourse
+    lines = [
+        f"database: {settings.resolve(settings.database)} (synchronous={settings.database_synchronous})",
+        f"discourse: {d.url or 'not set: Discourse actions are dry-run'}",
+        f"ticket categories: {', '.join(map(str, d.categories)) or 'every category'}",
+    ]
+    for ch in settings.channels.values():
+        state = "dry-run (no url)" if ch.dry_run else "url set"
+        lines.append(f"channel {ch.name}: {ch.type}, {state}")
+    return lines
+
+

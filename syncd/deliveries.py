@@ -1,0 +1,74 @@
+"""Storing deliveries exactly once.
+
+A delivery is a duplicate when the same instance sent the same ``X-Discourse-Event-Id``
+(an admin's manual redelivery) or the same event name with a byte-identical body
+(Discourse's automatic retry, which gets a new id). Both are unique indexes, so one
+``INSERT OR IGNORE`` decides atomically.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from syncd.clock import iso
+
+KEPT_HEADERS = ("Content-Type", "User-Agent", "X-Discourse-Instance", "X-Discourse-Event-Id",
+                "X-Discourse-Event-Type", "X-Discourse-Event", "X-Discourse-Event-Signature")
+
+
+@dataclass(frozen=True)
+class Stored:
+    id: int | None
+    duplicate: bool
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    return {name: lowered[name.lower()] for name in KEPT_HEADERS if name.lower() in lowered}
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def store(conn: sqlite3.Connection, headers: Mapping[str, str], body: bytes,
+          topic_id: int | None, source: str = "webhook", now: str | None = None) -> Stored:
+    """Insert one delivery unless it is a duplicate; commits when not in a transaction."""
+    h = kept_headers(headers)
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO deliveries (instance, event_id, event_name, event_type, "
+        "body_sha256, body, headers, topic_id, source, received_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (h.get("X-Discourse-Instance", ""), h.get("X-Discourse-Event-Id", ""),
+         h.get("X-Discourse-Event", ""), h.get("X-Discourse-Event-Type", ""), body_hash(body),
+         body, json.dumps(h), topic_id, source, now or iso()))
+    if cur.rowcount == 0:
+        return Stored(None, True)
+    return Stored(cur.lastrowid, False)
+
+
+def is_known_topic(conn: sqlite3.Connection, topic_id: int) -> bool:
+    """A ticket already, or a delivery about it is waiting to be processed."""
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM tickets WHERE id = ?) OR "
+                       "EXISTS (SELECT 1 FROM deliveries WHERE topic_id = ?)",
+                       (topic_id, topic_id)).fetchone()
+    return bool(row[0])
+
+
+def next_pending(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    cur = conn.execute("SELECT * FROM deliveries WHERE status = 'pending' ORDER BY id LIMIT 1")
+    row = cur.fetchone()
+    return dict(zip([d[0] for d in cur.description], row)) if row else None
+
+
+def finish(conn: sqlite3.Connection, delivery_id: int, status: str, error: str | None = None,
+           now: str | None = None) -> None:
+    conn.execute("UPDATE deliveries SET status = ?, error = ?, processed_at = ? WHERE id = ?",
+                 (status, error, now or iso(), delivery_id))
+
+
+def counts(conn: sqlite3.Connection) -> dict[str, int]:
+    return dict(conn.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall())

@@ -1,0 +1,254 @@
+"""Discourse deliveries as frozen dataclasses.
+
+``Event.from_delivery(headers, body)`` is the only place that knows Discourse's payload
+shapes (WebHookTopicViewSerializer, WebHookPostSerializer, WebHookLikeSerializer and
+discourse-solved's payload, see ``webhooks/README.md``). Everything after it reads these
+dataclasses. Standard library only.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+from syncd.errors import PayloadError
+
+# X-Discourse-Event names syncd reads, by the payload's root key (X-Discourse-Event-Type).
+TOPIC_EVENTS = {
+    "topic_created", "topic_edited", "topic_revised", "topic_destroyed", "topic_recovered",
+}
+TOPIC_STATUS_PREFIX, TOPIC_STATUS_SUFFIX = "topic_", "_status_updated"
+POST_EVENTS = {"post_created", "post_edited", "post_destroyed", "post_recovered"}
+LIKE_EVENTS = {"post_liked"}
+SOLVED_EVENTS = {"accepted_solution", "unaccepted_solution"}
+# Synthetic events syncd makes itself (reconcile, the first-post grace timer).
+SYNTHETIC_EVENTS = {"topic_snapshot", "likes_counted", "announce_due"}
+
+REQUIRED_HEADERS = ("X-Discourse-Event", "X-Discourse-Event-Type", "X-Discourse-Event-Id")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something. ``staff`` is None when the payload does not say."""
+
+    id: int | None
+    username: str | None
+    name: str | None = None
+    staff: bool | None = None
+    trust_level: int | None = None
+    primary_group: str | None = None
+
+    @classmethod
+    def from_basic_user(cls, data: Mapping[str, Any] | None) -> "Actor | None":
+        if not isinstance(data, Mapping):
+            return None
+        return cls(id=_int(data.get("id")), username=data.get("username"), name=data.get("name"))
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A topic as WebHookTopicViewSerializer (or a topic list entry) shows it."""
+
+    id: int
+    title: str
+    slug: str | None
+    category_id: int | None
+    tags: tuple[str, ...]
+    closed: bool
+    archived: bool
+    visible: bool
+    archetype: str
+    created_at: str | None
+    author: Actor | None
+    like_count: int | None = None
+    posts_count: int | None = None
+    deleted: bool = False
+    accepted_post_id: int | None = None
+
+    @property
+    def is_private_message(self) -> bool:
+        return self.archetype == "private_message"
+
+
+@dataclass(frozen=True)
+class Post:
+    """A post as WebHookPostSerializer shows it (also inside likes and solutions)."""
+
+    id: int
+    topic_id: int
+    post_number: int
+    post_type: int
+    raw: str
+    created_at: str | None
+    author: Actor
+    topic_title: str | None
+    topic_slug: str | None
+    category_id: int | None
+    topic_archetype: str | None
+    deleted: bool = False
+    category_slug: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing that happened in Discourse, as syncd reads it.
+
+    ``name`` is Discourse's event name (``topic_created``, ``post_liked``,
+    ``topic_closed_status_updated``, ``accepted_solution`` ...) or a synthetic one.
+    """
+
+    name: str
+    kind: str
+    topic_id: int | None
+    category_id: int | None
+    occurred_at: str | None
+    actor: Actor | None = None
+    topic: Topic | None = None
+    post: Post | None = None
+    source: str = "webhook"
+    event_id: str | None = None
+    instance: str | None = None
+    likes: int | None = None
+    likers: tuple[int, ...] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_delivery(cls, headers: Mapping[str, str], body: bytes | str | Mapping[str, Any],
+                      source: str = "webhook") -> "Event":
+        """Parse one delivery. Raises ``PayloadError`` with what is wrong."""
+        h = {k.lower(): v for k, v in headers.items()}
+        name, kind = h.get("x-discourse-event"), h.get("x-discourse-event-type")
+        if not name or not kind:
+            raise PayloadError("missing X-Discourse-Event or X-Discourse-Event-Type header")
+        data = parse_body(body) if not isinstance(body, Mapping) else body
+        if kind not in data:
+            raise PayloadError(f"body has no '{kind}' key (X-Discourse-Event-Type is {kind!r})")
+        payload = data[kind]
+        parser = _PARSERS.get(kind)
+        if parser is None:
+            return cls(name=name, kind=kind, topic_id=None, category_id=None, occurred_at=None,
+                       source=source, event_id=h.get("x-discourse-event-id"),
+                       instance=h.get("x-discourse-instance"))
+        if not isinstance(payload, Mapping):
+            raise PayloadError(f"'{kind}' must be an object")
+        try:
+            ev = parser(name, kind, payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PayloadError(f"{kind} payload is missing or has a bad field: {exc}") from exc
+        return _replace(ev, source=source, event_id=h.get("x-discourse-event-id"),
+                        instance=h.get("x-discourse-instance"))
+
+
+def parse_body(body: bytes | str) -> dict[str, Any]:
+    """The body is JSON whatever Content-Type the webhook is set to."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PayloadError("body must be a JSON object")
+    return data
+
+
+def is_status_event(name: str) -> bool:
+    return name.startswith(TOPIC_STATUS_PREFIX) and name.endswith(TOPIC_STATUS_SUFFIX)
+
+
+def parse_tags(raw: Any) -> tuple[str, ...]:
+    """Tags as ``{id, name, slug}`` objects (current Discourse) or plain names (older sites)."""
+    if not raw:
+        return ()
+    names = []
+    for tag in raw:
+        if isinstance(tag, Mapping):
+            tag = tag.get("name") or tag.get("slug")
+        if isinstance(tag, str) and tag:
+            names.append(tag)
+    return tuple(names)
+
+
+def parse_topic(p: Mapping[str, Any]) -> Topic:
+    accepted = p.get("accepted_answer")
+    return Topic(
+        id=int(p["id"]),
+        title=str(p.get("title") or p.get("fancy_title") or ""),
+        slug=p.get("slug"),
+        category_id=_int(p.get("category_id")),
+        tags=parse_tags(p.get("tags")),
+        closed=bool(p.get("closed")),
+        archived=bool(p.get("archived")),
+        visible=p.get("visible", True) is not False,
+        archetype=p.get("archetype") or "regular",
+        created_at=p.get("created_at"),
+        author=Actor.from_basic_user(p.get("created_by")) or Actor(_int(p.get("user_id")), None),
+        like_count=_int(p.get("like_count")),
+        posts_count=_int(p.get("posts_count")),
+        deleted=p.get("deleted_at") is not None,
+        accepted_post_id=_int(accepted.get("post_id")) if isinstance(accepted, Mapping) else None,
+    )
+
+
+def parse_post(p: Mapping[str, Any]) -> Post:
+    staff = p.get("staff")
+    if staff is None and ("admin" in p or "moderator" in p):
+        staff = bool(p.get("admin") or p.get("moderator"))
+    author = Actor(id=_int(p.get("user_id")), username=p.get("username"), name=p.get("name"),
+                   staff=None if staff is None else bool(staff),
+                   trust_level=_int(p.get("trust_level")),
+                   primary_group=p.get("primary_group_name"))
+    return Post(
+        id=int(p["id"]),
+        topic_id=int(p["topic_id"]),
+        post_number=int(p.get("post_number") or 0),
+        post_type=int(p.get("post_type") or 1),
+        raw=str(p.get("raw") or ""),
+        created_at=p.get("created_at"),
+        author=author,
+        topic_title=p.get("topic_title"),
+        topic_slug=p.get("topic_slug"),
+        category_id=_int(p.get("category_id")),
+        topic_archetype=p.get("topic_archetype"),
+        deleted=p.get("deleted_at") is not None or bool(p.get("user_deleted")),
+        category_slug=p.get("category_slug"),
+    )
+
+
+def _topic_event(name: str, kind: str, p: Mapping[str, Any]) -> Event:
+    topic = parse_topic(p)
+    actor = Actor.from_basic_user(p.get("last_poster")) if name == "topic_edited" else topic.author
+    return Event(name=name, kind=kind, topic_id=topic.id, category_id=topic.category_id,
+                 occurred_at=p.get("last_posted_at") or topic.created_at, actor=actor, topic=topic)
+
+
+def _post_event(name: str, kind: str, p: Mapping[str, Any]) -> Event:
+    post = parse_post(p)
+    when = p.get("updated_at") if name != "post_created" else post.created_at
+    return Event(name=name, kind=kind, topic_id=post.topic_id, category_id=post.category_id,
+                 occurred_at=when or post.created_at, actor=post.author, post=post)
+
+
+def _like_event(name: str, kind: str, p: Mapping[str, Any]) -> Event:
+    post = parse_post(p["post"])
+    liker = Actor.from_basic_user(p.get("user"))
+    if liker is None or liker.id is None:
+        raise ValueError("like.user.id")
+    return Event(name=name, kind=kind, topic_id=post.topic_id, category_id=post.category_id,
+                 occurred_at=None, actor=liker, post=post)
+
+
+_PARSERS = {
+    "topic": _topic_event,
+    "post": _post_event,
+    "like": _like_event,
+    "solved": _post_event,
+}
+
+
+def _replace(ev: Event, **changes: Any) -> Event:
+    return replace(ev, **changes)
+
+
+def _int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    return int(value)

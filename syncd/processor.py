@@ -1,0 +1,251 @@
+"""The processor: applies stored deliveries to tickets, one transaction each.
+
+``run_once(now=None) -> bool`` takes the oldest pending delivery (arrival order, so per
+ticket too), parses it, applies it to the ticket, marks the changes syncd caused itself,
+runs the rules, and writes the ticket, its history, the rule firings, the outbox actions
+and the delivery's "processed" mark in one ``BEGIN IMMEDIATE`` transaction. A crash re-runs
+at most the uncommitted step. ``process_event`` is the same path for synthetic events
+(reconcile, the first-post timer).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+import structlog
+
+from syncd import categories, deliveries, echoes, logs, metrics, ticketstore
+from syncd.clock import iso, utcnow
+from syncd.config import Settings
+from syncd.errors import PayloadError
+from syncd.events import Event
+from syncd.store import Store, transaction
+from syncd.tickets import StaffPolicy, Ticket, apply
+
+log = logs.get("syncd.processor")
+STAFF_REFRESH_SECONDS = 60.0
+
+
+@dataclass
+class Outcome:
+    """What processing one event did, for the log line and the tests."""
+
+    ticket_id: int | None = None
+    created: bool = False
+    changes: list[str] = field(default_factory=list)
+    firings: list[str] = field(default_factory=list)
+    actions: list[int] = field(default_factory=list)
+    note: str = ""
+
+
+class Processor:
+    """Turns stored deliveries into ticket state and outbox actions."""
+
+    def __init__(self, settings: Settings, store: Store, rules: Any = None,
+                 similar: Any = None):
+        self.settings, self.store = settings, store
+        self.rules = rules            # a RulesHolder (``.current``) or None
+        self.similar = similar        # the ``syncd.similar`` module or None
+        self.name = "processor"
+        self._staff: StaffPolicy | None = None
+        self._staff_read = 0.0
+
+    # --- the loop step -----------------------------------------------------------------
+    def run_once(self, now: datetime | None = None) -> bool:
+        """Process one pending delivery, or announce one overdue ticket. False: idle."""
+        now = now or utcnow()
+        db = self.store.db()
+        row = deliveries.next_pending(db.conn)
+        if row is None:
+            return self.announce_overdue(now)
+        started = time.perf_counter()
+        structlog.contextvars.bind_contextvars(delivery_id=row["id"], discourse_event=row["event_name"])
+        try:
+            self._process_delivery(row, now)
+        finally:
+            metrics.PROCESS_SECONDS.observe(time.perf_counter() - started)
+            structlog.contextvars.unbind_contextvars("delivery_id", "discourse_event", "ticket")
+        return True
+
+    def _process_delivery(self, row: dict[str, Any], now: datetime) -> None:
+        db = self.store.db()
+        headers = json.loads(row["headers"])
+        try:
+            event = Event.from_delivery(headers, row["body"], source=row["source"])
+        except PayloadError as exc:
+            with transaction(db) as conn:
+                deliveries.finish(conn, row["id"], "failed", str(exc), iso(now))
+            metrics.PROCESSED.labels("failed").inc()
+            log.warning("delivery_unreadable", error=str(exc))
+            return
+        try:
+            with transaction(db) as conn:
+                if conn.execute("SELECT status FROM deliveries WHERE id = ?",
+                                (row["id"],)).fetchone()[0] != "pending":
+                    return
+                outcome = self.process_event(conn, event, row["id"], now)
+                deliveries.finish(conn, row["id"], "processed", None, iso(now))
+        except Exception as exc:  # a bug or a broken rule must not block the queue
+            log.exception("delivery_failed", error=str(exc))
+            with transaction(db) as conn:
+                deliveries.finish(conn, row["id"], "failed", f"{type(exc).__name__}: {exc}",
+                                  iso(now))
+            metrics.PROCESSED.labels("failed").inc()
+            return
+        metrics.PROCESSED.labels("processed").inc()
+        log.info("delivery_processed", ticket=outcome.ticket_id, created=outcome.created,
+                 changes=outcome.changes, rules=outcome.firings, actions=outcome.actions,
+                 note=outcome.note or None)
+
+    def announce_overdue(self, now: datetime) -> bool:
+        """Announce a ticket whose first post did not arrive within the grace period."""
+        grace = timedelta(seconds=self.settings.processor.first_post_grace_seconds)
+        db = self.store.db()
+        row = db.conn.execute("SELECT id FROM tickets WHERE announced = 0 AND deleted = 0 "
+                              "AND first_seen_at <= ? ORDER BY first_seen_at LIMIT 1",
+                              (iso(now - grace),)).fetchone()
+        if row is None:
+            return False
+        event = Event(name="announce_due", kind="timer", topic_id=row[0], category_id=None,
+                      occurred_at=None, source="timer")
+        with transaction(db) as conn:
+            outcome = self.process_event(conn, event, None, now)
+        log.info("ticket_announced_without_first_post", ticket=row[0], rules=outcome.firings)
+        return True
+
+    # --- one event, inside the caller's transaction -----------------------------------------
+    def process_event(self, conn, event: Event, delivery_id: int | None,
+                      now: datetime | None = None) -> Outcome:
+        now = now or utcnow()
+        at = iso(now)
+        before = ticketstore.load(conn, event.topic_id) if event.topic_id else None
+        self.learn_category(conn, event)
+        if before is None and not self.is_ticket_category(conn, event):
+            return Outcome(note=f"category {event.category_id} is not a ticket category")
+        transition = apply(before, event, at, self.staff_policy(conn))
+        ticket = transition.ticket
+        if ticket is None:
+            return Outcome(note=transition.note)
+        structlog.contextvars.bind_contextvars(ticket=ticket.id)
+        ticket = replace(ticket, url=self.url_of(ticket, event))
+        changes = echoes.mark(conn, ticket.id, transition.changes,
+                              self.settings.discourse.api_username, at)
+        decision = self.decide(conn, ticket, changes, now)
+        ticketstore.save(conn, decision.ticket, at)
+        if self.similar is not None:
+            self.similar.index(conn, decision.ticket)
+        out = Outcome(ticket.id, before is None, [c.name for c in decision.changes],
+                      note=transition.note)
+        self._record(conn, event, decision, delivery_id, at, out)
+        return out
+
+    def _record(self, conn, event: Event, decision, delivery_id: int | None, at: str,
+                out: Outcome) -> None:
+        tid = decision.ticket.id
+        actor = event.actor.username if event.actor else None
+        ticketstore.add_history(conn, tid, "event", event.name,
+                                {"actor": actor, "event_id": event.event_id, "note": out.note},
+                                event.source, delivery_id, at)
+        for change in decision.changes:
+            ticketstore.add_history(conn, tid, "change", change.name, _change_detail(change),
+                                    change.source, delivery_id, at)
+        for firing in decision.firings:
+            ticketstore.add_firing(conn, tid, firing.rule_name, firing.event_name, delivery_id, at)
+            ticketstore.add_history(conn, tid, "rule", firing.rule_name,
+                                    {"event": firing.event_name}, event.source, delivery_id, at)
+            metrics.RULE_FIRINGS.labels(firing.rule_name).inc()
+            out.firings.append(firing.rule_name)
+        for action in decision.actions:
+            action_id = ticketstore.enqueue(conn, tid, action.kind, action.params, action.rule,
+                                            delivery_id, at)
+            ticketstore.add_history(conn, tid, "action", action.kind,
+                                    {"action_id": action_id, "rule": action.rule},
+                                    event.source, delivery_id, at)
+            out.actions.append(action_id)
+        for note in decision.notes:
+            ticketstore.add_history(conn, tid, "note", "rules", {"note": note}, event.source,
+                                    delivery_id, at)
+            log.warning("rules_note", note=note)
+
+    # --- collaborators ---------------------------------------------------------------------
+    def decide(self, conn, ticket: Ticket, changes, now: datetime):
+        ruleset = self.rules.current if self.rules is not None else None
+        if ruleset is None:
+            return NoRules(ticket, tuple(changes))
+        from syncd.rules import DecideContext, decide
+        cats = categories.load(conn, self.settings.discourse.category_map)
+        since = iso(now - timedelta(hours=1))
+        used = ticketstore.actions_since(conn, ticket.id, since)
+        similar: Callable = (lambda t, limit: self.similar.find(conn, t, limit)) \
+            if self.similar is not None else (lambda t, limit: [])
+        ctx = DecideContext(
+            tz=self.settings.tz, categories=cats.by_id, category_ids=dict(cats.by_slug),
+            similar=similar,
+            budget_left=max(0, self.settings.processor.actions_per_ticket_per_hour - used),
+            staff_groups=self.settings.discourse.staff_groups)
+        return decide(ruleset, ticket, tuple(changes), now, ctx)
+
+    def is_ticket_category(self, conn, event: Event) -> bool:
+        if event.topic is not None and event.topic.is_private_message:
+            return False
+        cats = categories.load(conn, self.settings.discourse.category_map)
+        ids, missing = cats.ticket_ids(self.settings.discourse.categories)
+        if ids is None:
+            return True
+        if event.category_id is None:
+            return event.name in ("announce_due",)
+        return event.category_id in ids or (bool(missing) and event.post is not None
+                                             and _post_slug(event) in missing)
+
+    def learn_category(self, conn, event: Event) -> None:
+        """Post payloads name their category's slug: remember it for offline use."""
+        post = event.post
+        if post is None or not post.category_slug or post.category_id is None:
+            return
+        known = categories.load(conn).by_slug.get(post.category_slug)
+        if known != post.category_id:
+            categories.remember(conn, {post.category_slug: post.category_id}, "webhook")
+
+    def staff_policy(self, conn) -> StaffPolicy:
+        if self._staff is None or time.monotonic() - self._staff_read > STAFF_REFRESH_SECONDS:
+            names = frozenset(r[0] for r in conn.execute("SELECT username FROM staff_members"))
+            self._staff = StaffPolicy(frozenset(self.settings.discourse.staff_groups), names)
+            self._staff_read = time.monotonic()
+        return self._staff
+
+    def url_of(self, ticket: Ticket, event: Event) -> str | None:
+        base = self.settings.discourse.url or event.instance
+        if not base:
+            return ticket.url
+        return f"{base.rstrip('/')}/t/{ticket.slug or 'topic'}/{ticket.id}"
+
+
+@dataclass(frozen=True)
+class NoRules:
+    """The decision when no rules are loaded: the changes, and nothing to do."""
+
+    ticket: Ticket
+    changes: tuple
+    firings: tuple = ()
+    actions: tuple = ()
+    notes: tuple = ()
+
+
+def _post_slug(event: Event) -> str | None:
+    return event.post.category_slug if event.post is not None else None
+
+
+def _change_detail(change) -> dict[str, Any]:
+    detail = {"actor": change.actor.username if change.actor else None, "at": change.at}
+    for key in ("tag", "old", "new"):
+        value = getattr(change, key)
+        if value is not None:
+            detail[key] = value
+    if change.post is not None:
+        detail["post_id"] = change.post.id
+    if change.by_syncd:
+        detail["by_syncd"] = True
+    return detail

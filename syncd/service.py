@@ -1,0 +1,180 @@
+"""``syncd serve``: the receiver (waitress), the processor, the delivery workers and the
+periodic reconcile in one process. SIGTERM/SIGINT stop taking requests, let every worker
+finish the step in flight, and exit; SIGHUP reloads the rules.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import waitress
+
+from syncd import categories, logs, secret as secrets_
+from syncd.app import Receiver, create_app
+from syncd.config import Settings, describe
+from syncd.processor import Processor
+from syncd.store import Store, transaction
+
+log = logs.get("syncd.service")
+IDLE_SECONDS = 1.0
+RULES_POLL_SECONDS = 2.0
+
+
+def run_loop(worker: Any, stop: threading.Event, wake: threading.Event | None = None,
+             idle: float = IDLE_SECONDS) -> None:
+    """Call ``worker.run_once()`` until ``stop``; sleep (or wait for ``wake``) when idle."""
+    name = getattr(worker, "name", type(worker).__name__)
+    while not stop.is_set():
+        try:
+            busy = worker.run_once()
+        except Exception as exc:  # keep the worker alive; the error is in the log
+            log.exception("worker_step_failed", worker=name, error=str(exc))
+            busy = False
+        if not busy:
+            if wake is not None:
+                wake.wait(idle)
+                wake.clear()
+            else:
+                stop.wait(idle)
+    log.info("worker_stopped", worker=name)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    store: Store
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    rules: Any = None
+    server: Any = None
+
+    def start_workers(self, wake: threading.Event) -> Processor:
+        processor = Processor(self.settings, self.store, self.rules, _similar_module())
+        self._spawn(processor, wake)
+        for worker in _delivery_workers(self.settings, self.store):
+            self._spawn(worker)
+        reconcile = _reconcile_worker(self.settings, self.store, processor)
+        if reconcile is not None:
+            self._spawn(reconcile)
+        if self.rules is not None:
+            self._spawn(_RulesWatcher(self.rules), idle=RULES_POLL_SECONDS)
+        return processor
+
+    def _spawn(self, worker: Any, wake: threading.Event | None = None,
+               idle: float = IDLE_SECONDS) -> None:
+        wake = wake or self.stop
+        thread = threading.Thread(target=run_loop, args=(worker, self.stop, wake, idle),
+                                  name=getattr(worker, "name", "worker"), daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def shutdown(self, *_: Any) -> None:
+        if self.stop.is_set():
+            return
+        log.info("shutting_down")
+        self.stop.set()
+        if self.server is not None:
+            self.server.close()
+
+    def join(self, timeout: float = 30.0) -> None:
+        for thread in self.threads:
+            thread.join(timeout)
+
+
+class _RulesWatcher:
+    """Reloads the rules when a rules file changes (a bad file keeps the old rules)."""
+
+    name = "rules-watcher"
+
+    def __init__(self, holder: Any):
+        self.holder = holder
+
+    def run_once(self) -> bool:
+        if self.holder.changed():
+            self.holder.reload()
+        return False
+
+
+def _similar_module():
+    try:
+        from syncd import similar
+    except ImportError:
+        return None
+    return similar
+
+
+def _delivery_workers(settings: Settings, store: Store) -> list:
+    from syncd.delivery import make_workers
+    return make_workers(settings, store)
+
+
+def _reconcile_worker(settings: Settings, store: Store, processor: Processor):
+    try:
+        from syncd.reconcile import make_worker
+    except ImportError:
+        return None
+    return make_worker(settings, store, processor)
+
+
+def load_rules_holder(settings: Settings, store: Store):
+    from syncd.rules.reloader import RulesHolder
+    cats = categories.load(store.db().conn, settings.discourse.category_map)
+    holder = RulesHolder(settings.resolve(settings.rules), list(settings.channels),
+                         dict(cats.by_slug))
+    return holder
+
+
+def prepare(settings: Settings) -> tuple[Store, str]:
+    """Open the database, seed categories from config, resolve the webhook secret."""
+    store = Store(settings.resolve(settings.database), settings.database_synchronous)
+    db = store.db()
+    with transaction(db) as conn:
+        categories.remember(conn, settings.discourse.category_map, "config")
+    secret, generated = secrets_.resolve(settings, db)
+    if generated:
+        print(secrets_.announcement(secret, settings), file=sys.stderr, flush=True)
+    return store, secret
+
+
+def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> int:
+    for line in describe(settings):
+        log.info("config", detail=line)
+    store, secret = prepare(settings)
+    service = Service(settings, store)
+    service.rules = load_rules_holder(settings, store)
+    wake = threading.Event()
+    receiver = Receiver(settings, store, secret, wake,
+                        rules_count=lambda: len(service.rules.current) if service.rules.current else 0,
+                        delivery_health=_delivery_health())
+    service.start_workers(wake)
+    app = create_app(receiver)
+    server = waitress.create_server(app, host=settings.server.host, port=settings.server.port,
+                                    threads=settings.server.threads, ident="syncd")
+    service.server = server
+    signal.signal(signal.SIGTERM, service.shutdown)
+    signal.signal(signal.SIGINT, service.shutdown)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: service.rules.reload())
+    log.info("listening", host=settings.server.host, port=server.effective_port,
+             rules=len(service.rules.current) if service.rules.current else 0)
+    if on_ready:
+        on_ready()
+    try:
+        server.run()
+    except (OSError, ValueError):  # closing the sockets from the signal handler ends run()
+        pass
+    service.shutdown()
+    service.join()
+    log.info("stopped")
+    return 0
+
+
+def _delivery_health():
+    try:
+        from syncd.delivery import health
+    except ImportError:
+        return None
+    return health

@@ -1,0 +1,153 @@
+"""SQLite through sqlite-utils: opening, migrations, transactions and small settings.
+
+Every thread opens its own connection (``Store.db()``). Connections run in autocommit
+mode; a unit of work is ``with transaction(db):`` (``BEGIN IMMEDIATE`` ... ``COMMIT``), so
+a state change and the actions it causes are written together or not at all.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+from syncd.clock import iso
+from syncd.errors import StorageError
+
+MIGRATIONS = Path(os.environ.get("SYNCD_MIGRATIONS", Path(__file__).resolve().parent.parent / "migrations"))
+BUSY_TIMEOUT_MS = 5000
+SYNCHRONOUS = ("off", "normal", "full", "extra")
+
+
+def open_db(path: str | Path, synchronous: str = "full", migrate_now: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the database at ``path``, in WAL mode, migrated."""
+    path = str(path)
+    try:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db = sqlite_utils.Database(conn)
+        if path != ":memory:":
+            db.enable_wal()
+        conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if migrate_now:
+            migrate(db)
+    except (sqlite3.Error, OSError) as exc:
+        raise StorageError(f"cannot open database {path}: {exc}. Check the path in 'database:' "
+                           "and that syncd may write there.") from exc
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception."""
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def migration_files(folder: Path = MIGRATIONS) -> list[tuple[int, str, Path]]:
+    found = []
+    for path in sorted(folder.glob("*.sql")):
+        match = re.match(r"(\d+)_", path.name)
+        if match:
+            found.append((int(match.group(1)), path.name, path))
+    return sorted(found)
+
+
+def migrate(db: sqlite_utils.Database, folder: Path = MIGRATIONS) -> list[str]:
+    """Apply numbered SQL files not yet recorded in ``schema_migrations``; return their names."""
+    conn = db.conn
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                 "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    applied = []
+    for version, name, path in migration_files(folder):
+        if version in done:
+            continue
+        script = path.read_text()
+        with transaction(db):
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, iso()))
+        applied.append(name)
+    return applied
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (``executescript`` would commit our transaction)."""
+    statements, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                statements.append(buf)
+            buf = ""
+    if buf.strip() and not all(l.strip().startswith("--") or not l.strip() for l in buf.splitlines()):
+        statements.append(buf)
+    return statements
+
+
+def get_setting(db: sqlite_utils.Database, key: str, default: str | None = None) -> str | None:
+    row = db.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else default
+
+
+def put_setting(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) "
+                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                 (key, value, iso()))
+
+
+def backup(db: sqlite_utils.Database, target: str | Path) -> None:
+    """A consistent copy of the live database (SQLite's online backup API)."""
+    dest = sqlite3.connect(str(target))
+    try:
+        db.conn.backup(dest)
+    finally:
+        dest.close()
+
+
+class Store:
+    """Hands each thread its own connection to one database file."""
+
+    def __init__(self, path: str | Path, synchronous: str = "full"):
+        self.path, self.synchronous = str(path), synchronous
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        with self._lock:
+            open_db(self.path, synchronous).conn.close()
+
+    def db(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = open_db(self.path, self.synchronous, migrate_now=False)
+            self._local.db = db
+        return db
+
+    def reachable(self) -> bool:
+        try:
+            self.db().conn.execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchall()
+            return True
+        except sqlite3.Error:
+            return False
+
+
+def rows(conn: sqlite3.Connection, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+    cur = conn.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]

@@ -1,0 +1,147 @@
+"""The processor: stored deliveries become tickets, one transaction each, in order."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from syncd import deliveries, echoes, ticketstore
+from syncd.clock import utcnow
+from syncd.processor import Processor
+from syncd.service import prepare
+from syncd.store import transaction
+
+from conftest import make_settings, sample, sample_body, signed_sample
+
+
+def setup(tmp_path, **kw):
+    settings = make_settings(tmp_path, **kw)
+    store, _ = prepare(settings)
+    return settings, store, Processor(settings, store)
+
+
+def put(store, name, body=None, event_id=None):
+    headers, raw = signed_sample(name, event_id=event_id, body=body)
+    topic = json.loads(raw)
+    with transaction(store.db()) as conn:
+        return deliveries.store(conn, headers, raw, 1234).id
+
+
+def drain(processor, now=None, limit=100):
+    for _ in range(limit):
+        if not processor.run_once(now):
+            return
+
+
+def test_story_builds_one_ticket_with_history(tmp_path):
+    """The recorded story makes one ticket whose history lists each event in order."""
+    settings, store, p = setup(tmp_path)
+    for name in ["topic_created", "post_created", "post_created_reply", "post_liked",
+                 "accepted_solution"]:
+        put(store, name)
+    drain(p)
+    conn = store.db().conn
+    t = ticketstore.load(conn, 1234)
+    assert (t.status, t.likes, t.author, t.announced) == ("resolved", 1, "alice", True)
+    assert t.url == "https://forum.example.com/t/printer-jams-on-duplex-jobs/1234"
+    assert t.first_response_at is not None and "printer" in t.body.lower()
+    events = [h["name"] for h in ticketstore.history(conn, 1234) if h["kind"] == "event"]
+    assert events == ["topic_created", "post_created", "post_created", "post_liked",
+                      "accepted_solution"]
+    assert deliveries.counts(conn) == {"processed": 5}
+
+
+def test_first_post_before_topic_makes_one_ticket(tmp_path):
+    """post_created #1 stored before topic_created: one ticket, body kept."""
+    _, store, p = setup(tmp_path)
+    put(store, "post_created")
+    put(store, "topic_created")
+    drain(p)
+    rows = store.db().conn.execute("SELECT id, body != '', announced FROM tickets").fetchall()
+    assert rows == [(1234, 1, 1)]
+
+
+def test_unreadable_stored_delivery_is_marked_failed_not_lost(tmp_path):
+    """A stored delivery that cannot be parsed is marked failed with the reason and kept."""
+    _, store, p = setup(tmp_path)
+    body = sample_body("topic_created")
+    del body["topic"]["id"]
+    put(store, "topic_created", body=body)
+    drain(p)
+    row = store.db().conn.execute("SELECT status, error, length(body) FROM deliveries").fetchone()
+    assert row[0] == "failed" and "id" in row[1] and row[2] > 0
+
+
+def test_a_crash_mid_step_reruns_only_the_uncommitted_step(tmp_path, monkeypatch):
+    """An exception inside the transaction leaves neither the ticket nor the processed mark."""
+    settings, store, p = setup(tmp_path)
+    put(store, "topic_created")
+    boom = RuntimeError("disk on fire")
+
+    def explode(*a, **k):
+        raise boom
+    monkeypatch.setattr(ticketstore, "save", explode)
+    p.run_once()
+    conn = store.db().conn
+    assert conn.execute("SELECT COUNT(*) FROM tickets").fetchone()[0] == 0
+    status, error = conn.execute("SELECT status, error FROM deliveries").fetchone()
+    assert status == "failed" and "disk on fire" in error
+
+
+def test_topic_without_first_post_is_announced_after_grace(tmp_path):
+    """A topic whose first post never arrives is announced once the grace period passes."""
+    _, store, p = setup(tmp_path)
+    put(store, "topic_created")
+    drain(p)
+    conn = store.db().conn
+    assert conn.execute("SELECT announced FROM tickets").fetchone()[0] == 0
+    assert p.run_once(utcnow() + timedelta(seconds=5)) is False
+    assert p.run_once(utcnow() + timedelta(seconds=31)) is True
+    assert conn.execute("SELECT announced FROM tickets").fetchone()[0] == 1
+    changes = [h["name"] for h in ticketstore.history(conn, 1234) if h["kind"] == "change"]
+    assert changes == ["topic_created"]
+
+
+def test_post_in_non_ticket_category_makes_no_ticket(tmp_path):
+    """Processing drops a first event for a topic outside the ticket categories."""
+    _, store, p = setup(tmp_path)
+    body = sample_body("post_created")
+    body["post"]["category_id"] = 99
+    body["post"]["category_slug"] = "off-topic"
+    put(store, "post_created", body=body)
+    drain(p)
+    assert store.db().conn.execute("SELECT COUNT(*) FROM tickets").fetchone()[0] == 0
+
+
+def test_every_category_when_categories_is_empty(tmp_path):
+    """categories: [] makes every category a ticket category."""
+    _, store, p = setup(tmp_path, categories="[]")
+    body = sample_body("topic_created")
+    body["topic"]["category_id"] = 99
+    put(store, "topic_created", body=body)
+    drain(p)
+    assert store.db().conn.execute("SELECT id FROM tickets").fetchall() == [(1234,)]
+
+
+def test_echo_of_syncds_own_move_is_marked(tmp_path):
+    """A category change syncd asked for comes back flagged by_syncd in the history."""
+    _, store, p = setup(tmp_path)
+    put(store, "topic_created")
+    put(store, "post_created")
+    drain(p)
+    with transaction(store.db()) as conn:
+        echoes.expect(conn, 1234, "category", 7)
+    put(store, "topic_edited")
+    drain(p)
+    changes = {h["name"]: h["detail"] for h in ticketstore.history(store.db().conn, 1234)
+               if h["kind"] == "change"}
+    assert changes["category_changed"].get("by_syncd") is True
+    assert "by_syncd" not in changes["tag_added"]  # a moderator's tag is not syncd's
+
+
+def test_category_slugs_are_learnt_from_post_payloads(tmp_path):
+    """post payloads teach the slug ↔ id map (remembered for offline use)."""
+    _, store, p = setup(tmp_path)
+    put(store, "post_created")
+    drain(p)
+    row = store.db().conn.execute("SELECT slug FROM categories WHERE id = 5").fetchone()
+    assert row == ("support",)

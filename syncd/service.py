@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import waitress
 
-from syncd import categories, logs, secret as secrets_
+from syncd import categories, directory, logs, secret as secrets_
 from syncd.app import Receiver, create_app
 from syncd.config import Settings, describe
 from syncd.processor import Processor
@@ -150,6 +150,8 @@ def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> int
                         rules_count=lambda: len(service.rules.current) if service.rules.current else 0,
                         delivery_health=_delivery_health())
     service.start_workers(wake)
+    threading.Thread(target=directory.refresh, args=(settings, store), name="directory",
+                     daemon=True).start()
     app = create_app(receiver)
     server = waitress.create_server(app, host=settings.server.host, port=settings.server.port,
                                     threads=settings.server.threads, ident="syncd")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,11 @@ def make_settings(tmp_path: Path, extra: str = "", categories: str = "[support]"
         + extra
     )
     return settings_from_text(text, str(tmp_path / "config.yaml"), env={})
+
+
+def online(settings, url: str = "https://forum.example.com"):
+    """The same settings with a Discourse URL (no longer dry-run)."""
+    return replace(settings, discourse=replace(settings.discourse, url=url))
 
 
 @pytest.fixture

@@ -215,7 +215,10 @@ def parse_post(p: Mapping[str, Any]) -> Post:
 
 def _topic_event(name: str, kind: str, p: Mapping[str, Any]) -> Event:
     topic = parse_topic(p)
-    actor = Actor.from_basic_user(p.get("last_poster")) if name == "topic_edited" else topic.author
+    # Edits and status changes: the last poster is the best the payload says of who acted
+    # (closing or unlisting adds a small-action post by the moderator).
+    actor = topic.author if name == "topic_created" else \
+        (Actor.from_basic_user(p.get("last_poster")) or topic.author)
     return Event(name=name, kind=kind, topic_id=topic.id, category_id=topic.category_id,
                  occurred_at=p.get("last_posted_at") or topic.created_at, actor=actor, topic=topic)
 

@@ -46,8 +46,23 @@ def signed(headers: dict[str, str], raw: bytes, secret: str) -> dict[str, str]:
     return {**headers, "X-Discourse-Event-Signature": signature.sign(secret, raw)}
 
 
-def replay_files(settings: Settings, paths: list[Path], url: str | None = None
-                 ) -> list[tuple[str, int, Any]]:
+def discourse_order(paths: list[Path]) -> list[Path]:
+    """Sort by X-Discourse-Event-Id (the order Discourse made them); others keep their place
+    after those."""
+    def key(item: tuple[int, Path]):
+        index, path = item
+        try:
+            event_id = int(read_recording(path)[0].get("X-Discourse-Event-Id", ""))
+        except (ValueError, PayloadError):
+            return (1, index)
+        return (0, event_id)
+    return [p for _, p in sorted(enumerate(paths), key=key)]
+
+
+def replay_files(settings: Settings, paths: list[Path], url: str | None = None,
+                 as_given: bool = False) -> list[tuple[str, int, Any]]:
+    if not as_given:
+        paths = discourse_order(paths)
     if url:
         return _over_http(settings, paths, url)
     from syncd.app import Receiver, create_app

@@ -150,8 +150,8 @@ def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> int
                         rules_count=lambda: len(service.rules.current) if service.rules.current else 0,
                         delivery_health=_delivery_health())
     service.start_workers(wake)
-    threading.Thread(target=directory.refresh, args=(settings, store), name="directory",
-                     daemon=True).start()
+    threading.Thread(target=_refresh_directory, args=(settings, store, service.rules),
+                     name="directory", daemon=True).start()
     app = create_app(receiver)
     server = waitress.create_server(app, host=settings.server.host, port=settings.server.port,
                                     threads=settings.server.threads, ident="syncd")
@@ -172,6 +172,14 @@ def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> int
     service.join()
     log.info("stopped")
     return 0
+
+
+def _refresh_directory(settings: Settings, store: Store, holder: Any) -> None:
+    """Learn categories and staff from Discourse, then let the rules see new slugs."""
+    directory.refresh(settings, store)
+    if not settings.discourse.dry_run:
+        cats = categories.load(store.db().conn, settings.discourse.category_map)
+        holder.reload(categories=dict(cats.by_slug))
 
 
 def _delivery_health():

@@ -267,6 +267,10 @@ def _diff_topic(b: _Builder, topic: Topic) -> None:
         b.set(stage="resolved", accepted_post_id=topic.accepted_post_id,
               resolved_at=t.resolved_at or b.now)
         b.emit("solution_accepted")
+    elif b.event.extra.get("has_accepted_answer") is False and t.accepted_post_id is not None:
+        # reconcile saw the topic without an accepted answer: the solution was unaccepted
+        b.set(stage="open", accepted_post_id=None, resolved_at=None)
+        b.emit("solution_unaccepted", old=t.accepted_post_id)
     if b.event.name == "topic_edited" and (edited or b.changes):
         b.emit("topic_edited", old=b.before.title if b.before else None, new=topic.title)
 

@@ -129,18 +129,21 @@ def ticket(settings: Settings, ticket_id: int, as_json: bool) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--url", default=None, metavar="URL",
               help="POST to a running syncd instead (e.g. http://127.0.0.1:8080).")
+@click.option("--as-given", is_flag=True,
+              help="Keep the files' order (default: Discourse's order, by event id).")
 @with_settings
-def replay(settings: Settings, files: tuple[str, ...], url: str | None) -> None:
+def replay(settings: Settings, files: tuple[str, ...], url: str | None, as_given: bool) -> None:
     """Feed recorded deliveries through the full pipeline, as if Discourse sent them.
 
     Each file is a JSON body or {"headers": ..., "body": ...}; it is signed again with
-    the configured secret, then verified, deduplicated, stored and processed.
+    the configured secret, then verified, deduplicated, stored and processed, in the
+    order of their X-Discourse-Event-Id unless --as-given.
 
     Example:
 
         syncd replay webhooks/*.json
     """
-    results = replaying.replay_files(settings, [Path(f) for f in files], url)
+    results = replaying.replay_files(settings, [Path(f) for f in files], url, as_given)
     for path, status, body in results:
         click.echo(f"{path}: {status} {json.dumps(body, ensure_ascii=False)}")
 

@@ -1,0 +1,331 @@
+"""Reconcile: Discourse's API is the source of truth; what webhooks missed, syncd finds.
+
+A walk pages through the topic lists of the ticket categories (``/c/{slug}/{id}.json``,
+newest activity first), compares each topic with its ticket (``reconcile_diff.plan``) and
+feeds every difference as a synthetic event (source ``reconcile``) through
+``Processor.process_event``: the same state machine, the same once-per-ticket rules.
+Incremental walks stop at the first topic older than the cursor (the newest ``bumped_at``
+of the last walk); ``full`` walks everything. Each page is committed with the walk's
+checkpoint in one transaction, so an interrupted walk resumes where it stopped.
+
+``Reconciler.step`` does one page, so ``serve``'s worker stays responsive; ``sync`` loops.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from syncd import categories, logs, reconcile_diff as diff
+from syncd.clock import iso, parse, utcnow
+from syncd.errors import PermanentError, SyncdError, TransientError
+from syncd.reconcile_api import ApiReader
+from syncd.store import get_setting, put_setting, transaction
+from syncd.tickets import Ticket
+
+log = logs.get("syncd.reconcile")
+CHECKPOINT = "reconcile.checkpoint"
+CURSOR = "reconcile.cursor.{}"
+MAX_PAGES = 100_000        # bounds every walk: 3 million topics a list
+_TICKET_COLUMNS = ("id", "title", "category_id", "tags", "stage", "closed", "deleted",
+                   "visibility", "likes", "accepted_post_id")
+
+
+@dataclass
+class Walk:
+    """A walk in progress; saved as JSON in the ``settings`` table after every page."""
+
+    mode: str                                   # full | incremental
+    lists: list[dict[str, Any]]                 # {key, path, category_id}
+    index: int = 0
+    page: int = 0
+    newest: dict[str, str] = field(default_factory=dict)
+    started_at: str = ""
+    pages: int = 0
+    topics: int = 0
+    created: int = 0
+    corrected: int = 0
+    total_pages: int | None = None
+    resumed: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.index >= len(self.lists)
+
+
+class Reconciler:
+    """Compares Discourse's topic lists with the tickets, one page a step."""
+
+    def __init__(self, settings, store, processor, reader: ApiReader | None = None,
+                 clock: Callable[[], datetime] = utcnow):
+        self.settings, self.store, self.processor = settings, store, processor
+        self.reader = reader or ApiReader.from_settings(settings)
+        self.clock = clock
+
+    # --- starting and finishing ----------------------------------------------------------
+    def begin(self, full: bool = False, restart: bool = False) -> Walk:
+        """Resume an interrupted walk (unless ``restart``), or start one."""
+        db = self.store.db()
+        saved = get_setting(db, CHECKPOINT)
+        if saved and not restart:
+            walk = Walk(**json.loads(saved))
+            if not (full and walk.mode != "full"):
+                walk.resumed = True
+                log.info("reconcile_resumed", mode=walk.mode, list=walk.index, page=walk.page)
+                return walk
+        lists, counts = self._lists(full)
+        cursors = [get_setting(db, CURSOR.format(lst["key"])) for lst in lists]
+        mode = "full" if full or not all(cursors) else "incremental"
+        walk = Walk(mode, lists, started_at=iso(self.clock()))
+        if mode == "full" and counts:
+            size = self.settings.reconcile.page_size
+            walk.total_pages = sum(max(1, -(-counts.get(lst["category_id"], 0) // size))
+                                   for lst in lists)
+        with transaction(db) as conn:
+            put_setting(conn, CHECKPOINT, _dump(walk))
+        return walk
+
+    def _lists(self, full: bool) -> tuple[list[dict[str, Any]], dict[int, int]]:
+        """The topic lists to walk, and topic counts (read from ``/site.json`` on full walks)."""
+        wanted = list(self.settings.discourse.categories)
+        if not wanted:
+            return [{"key": "latest", "path": "/latest.json", "category_id": None}], {}
+        conn = self.store.db().conn
+        cmap = self.settings.discourse.category_map
+        ids, missing = categories.load(conn, cmap).ticket_ids(wanted)
+        counts: dict[int, int] = {}
+        if full or missing:
+            site = self.reader.get("/site.json")
+            with transaction(self.store.db()) as wconn:
+                categories.remember(wconn, categories.from_site(site), "discourse")
+            counts = {int(c["id"]): int(c.get("topic_count") or 0)
+                      for c in site.get("categories") or () if c.get("id") is not None}
+            ids, missing = categories.load(conn, cmap).ticket_ids(wanted)
+        if missing:
+            log.warning("reconcile_unknown_categories", slugs=missing)
+        by_id = categories.load(conn, cmap).by_id
+        return [{"key": f"c{i}", "path": f"/c/{by_id.get(i, 'c')}/{i}.json", "category_id": i}
+                for i in sorted(ids or ())], counts
+
+    # --- one page ----------------------------------------------------------------------------
+    def step(self, walk: Walk) -> bool:
+        """Reconcile one page of the walk; False when the walk is complete."""
+        if walk.done:
+            return False
+        lst = walk.lists[walk.index]
+        params = {"page": walk.page} if walk.page else {}
+        page = diff.read_page(self.reader.get(lst["path"], **params))
+        cursor = get_setting(self.store.db(), CURSOR.format(lst["key"])) \
+            if walk.mode == "incremental" else None
+        items, older = _fresh(page.topics, cursor)
+        _note_newest(walk, lst["key"], page.topics)
+        items = [i for i in items if self._wanted(i, lst)]
+        events, prints = self._compare(items)
+        walk.pages, walk.topics = walk.pages + 1, walk.topics + len(items)
+        if older or not page.more or walk.page + 1 >= MAX_PAGES:
+            walk.index, walk.page = walk.index + 1, 0
+        else:
+            walk.page += 1
+        self._commit(walk, events, prints)
+        return not walk.done
+
+    def _wanted(self, item: diff.Listed, lst: dict[str, Any]) -> bool:
+        """Lists include subcategories' topics: only the ticket categories' count."""
+        return lst["category_id"] is None or item.topic.category_id == lst["category_id"]
+
+    def _compare(self, items: list[diff.Listed]) -> tuple[list, list]:
+        """Synthetic events for what differs, and fingerprints that changed."""
+        conn = self.store.db().conn
+        ids = [i.topic.id for i in items]
+        tickets, seen = _tickets(conn, ids), _fingerprints(conn, ids)
+        events, prints = [], []
+        for item in items:
+            tid = item.topic.id
+            plan = diff.plan(item, tickets.get(tid), seen.get(tid))
+            if not plan.quiet:
+                try:
+                    events.append((plan, self._events(item, tickets.get(tid), plan)))
+                except PermanentError as exc:  # e.g. deleted between the list and the fetch
+                    log.warning("reconcile_topic_skipped", ticket=tid, error=str(exc))
+                    continue
+            if seen.get(tid) != item.fingerprint:
+                prints.append((tid, *item.fingerprint))
+        return events, prints
+
+    def _events(self, item: diff.Listed, ticket: Ticket | None, plan: diff.Plan) -> list:
+        """Fetch what the plan needs (paced) and build the events to feed."""
+        tid = item.topic.id
+        view = self.reader.get(f"/t/{tid}.json", include_raw=1) if (
+            plan.need_view or plan.count_likes) else {}
+        accepted = self._accepted_id(tid, view) if item.has_accepted_answer else None
+        out = []
+        if plan.snapshot or (accepted and (ticket is None or ticket.accepted_post_id is None)):
+            out.append(diff.snapshot_event(item, ticket, accepted))
+        if plan.new:
+            first = diff.first_post_event(view)
+            out += [first] if first is not None else []
+        count, likers = plan.likes, None
+        if plan.count_likes:
+            post_id, count = diff.first_post_of(view)
+            if post_id is not None and count:
+                likers, count = diff.liker_ids(self.reader.get(
+                    "/post_action_users.json", id=post_id, post_action_type_id=2))
+            elif post_id is not None:
+                likers = ()
+        if count is not None and (ticket is None or count != ticket.likes):
+            if count or ticket is not None:
+                out.append(diff.likes_event(tid, item.topic.category_id, count, likers))
+        return out
+
+    def _accepted_id(self, tid: int, view: dict[str, Any]) -> int | None:
+        post_id, number = diff.accepted_in_view(view)
+        if post_id is None and number:
+            post_id = self.reader.get(f"/posts/by_number/{tid}/{number}.json").get("id")
+        return post_id
+
+    def _commit(self, walk: Walk, events: list, prints: list) -> None:
+        now = self.clock()
+        with transaction(self.store.db()) as conn:
+            for plan, evs in events:
+                for ev in evs:
+                    self.processor.process_event(conn, ev, None, now)
+                walk.created += int(plan.new and bool(evs))
+                walk.corrected += int(not plan.new and bool(evs))
+            conn.executemany(
+                "INSERT INTO reconcile_topics (topic_id, bumped_at, like_count, posts_count, "
+                "seen_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(topic_id) DO UPDATE SET "
+                "bumped_at = excluded.bumped_at, like_count = excluded.like_count, "
+                "posts_count = excluded.posts_count, seen_at = excluded.seen_at",
+                [(*p, iso(now)) for p in prints])
+            if walk.done:
+                for key, newest in walk.newest.items():
+                    put_setting(conn, CURSOR.format(key), newest)
+                conn.execute("DELETE FROM settings WHERE key = ?", (CHECKPOINT,))
+            else:
+                put_setting(conn, CHECKPOINT, _dump(walk))
+
+    # --- a whole walk --------------------------------------------------------------------
+    def sync(self, full: bool = False, restart: bool = False,
+             on_page: Callable[[Walk], None] | None = None) -> Walk:
+        """Run a walk to its end (``TransientError`` leaves the checkpoint to resume from)."""
+        walk = self.begin(full, restart)
+        for _ in range(MAX_PAGES * max(1, len(walk.lists))):
+            more = self.step(walk)
+            if on_page is not None:
+                on_page(walk)
+            if not more:
+                break
+        log.info("reconcile_done", mode=walk.mode, pages=walk.pages, topics=walk.topics,
+                 created=walk.created, corrected=walk.corrected, calls=self.reader.calls,
+                 rate_limited=self.reader.rate_limited)
+        return walk
+
+
+class ReconcileWorker:
+    """``serve``'s periodic reconcile: due on start (``on_start``), then every interval."""
+
+    name = "reconcile"
+
+    def __init__(self, settings, store, processor, reader: ApiReader | None = None):
+        self.settings, self.store, self.processor = settings, store, processor
+        self._reader = reader
+        self.reconciler: Reconciler | None = None
+        self.walk: Walk | None = None
+        self.next_at: datetime | None = None
+        self._said_dry_run = False
+
+    def run_once(self, now: datetime | None = None) -> bool:
+        """One page of a due walk; False when idle (not due, or dry-run)."""
+        if self.settings.discourse.dry_run:
+            if not self._said_dry_run:
+                log.info("reconcile_off", reason="dry-run: discourse.url is not set")
+                self._said_dry_run = True
+            return False
+        now = now or utcnow()
+        if self.walk is None:
+            if not self._due(now):
+                return False
+            self.reconciler = self.reconciler or Reconciler(
+                self.settings, self.store, self.processor, self._reader)
+        try:
+            if self.walk is None:
+                self.walk = self.reconciler.begin(full=False)
+            if self.reconciler.step(self.walk):
+                return True
+        except (TransientError, SyncdError) as exc:  # the checkpoint keeps the progress
+            log.warning("reconcile_paused", error=str(exc), hint="tried again next interval")
+        self._schedule(now)
+        return False
+
+    def _due(self, now: datetime) -> bool:
+        if self.next_at is None:
+            if self.settings.reconcile.on_start:
+                return True
+            self._schedule(now)
+        return now >= self.next_at
+
+    def _schedule(self, now: datetime) -> None:
+        if self.walk is not None and self.walk.done:
+            log.info("reconcile_done", mode=self.walk.mode, pages=self.walk.pages,
+                     created=self.walk.created, corrected=self.walk.corrected)
+        self.walk = None
+        self.next_at = now + timedelta(minutes=self.settings.reconcile.interval_minutes)
+
+
+def make_worker(settings, store, processor) -> ReconcileWorker:
+    """What ``serve`` runs: ``run_once(now=None) -> bool`` about once a second when idle."""
+    return ReconcileWorker(settings, store, processor)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _fresh(items: tuple[diff.Listed, ...], cursor: str | None) -> tuple[list, bool]:
+    """Topics at or after the cursor, and whether an older one (end of the walk) was met."""
+    if not cursor:
+        return list(items), False
+    limit = parse(cursor)
+    fresh, older = [], False
+    for item in items:
+        if item.pinned or (item.bumped_at and parse(item.bumped_at) >= limit):
+            fresh.append(item)
+        else:
+            older = True
+    return fresh, older
+
+
+def _note_newest(walk: Walk, key: str, items: tuple[diff.Listed, ...]) -> None:
+    stamps = [i.bumped_at for i in items if i.bumped_at]
+    if stamps:
+        newest = max(stamps, key=parse)
+        known = walk.newest.get(key)
+        if known is None or parse(newest) > parse(known):
+            walk.newest[key] = newest
+
+
+def _tickets(conn, ids: list[int]) -> dict[int, Ticket]:
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    found = {}
+    for row in conn.execute(f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets "
+                            f"WHERE id IN ({marks})", ids):
+        r = dict(zip(_TICKET_COLUMNS, row))
+        found[r["id"]] = Ticket(**{**r, "tags": tuple(json.loads(r["tags"] or "[]")),
+                                   "closed": bool(r["closed"]), "deleted": bool(r["deleted"])})
+    return found
+
+
+def _fingerprints(conn, ids: list[int]) -> dict[int, tuple]:
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    return {r[0]: tuple(r[1:]) for r in conn.execute(
+        f"SELECT topic_id, bumped_at, like_count, posts_count FROM reconcile_topics "
+        f"WHERE topic_id IN ({marks})", ids)}
+
+
+def _dump(walk: Walk) -> str:
+    data = asdict(walk)
+    data.pop("resumed")
+    return json.dumps(data)

@@ -34,7 +34,7 @@ def run_loop(worker: Any, stop: threading.Event, wake: threading.Event | None = 
             log.exception("worker_step_failed", worker=name, error=str(exc))
             busy = False
         if not busy:
-            if wake is not None:
+            if wake is not None and wake is not stop:
                 wake.wait(idle)
                 wake.clear()
             else:
@@ -65,7 +65,6 @@ class Service:
 
     def _spawn(self, worker: Any, wake: threading.Event | None = None,
                idle: float = IDLE_SECONDS) -> None:
-        wake = wake or self.stop
         thread = threading.Thread(target=run_loop, args=(worker, self.stop, wake, idle),
                                   name=getattr(worker, "name", "worker"), daemon=True)
         thread.start()
@@ -76,8 +75,12 @@ class Service:
             return
         log.info("shutting_down")
         self.stop.set()
-        if self.server is not None:
-            self.server.close()
+
+    def on_signal(self, signum: int, _frame: Any) -> None:
+        """SIGTERM/SIGINT: stop the workers, then end waitress's loop the way it expects
+        (its ``run`` shuts the request threads down on KeyboardInterrupt)."""
+        self.shutdown()
+        raise KeyboardInterrupt(f"signal {signum}")
 
     def join(self, timeout: float = 30.0) -> None:
         for thread in self.threads:
@@ -156,8 +159,8 @@ def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> int
     server = waitress.create_server(app, host=settings.server.host, port=settings.server.port,
                                     threads=settings.server.threads, ident="syncd")
     service.server = server
-    signal.signal(signal.SIGTERM, service.shutdown)
-    signal.signal(signal.SIGINT, service.shutdown)
+    signal.signal(signal.SIGTERM, service.on_signal)
+    signal.signal(signal.SIGINT, service.on_signal)
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: service.rules.reload())
     log.info("listening", host=settings.server.host, port=server.effective_port,
@@ -166,9 +169,11 @@ def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> int
         on_ready()
     try:
         server.run()
-    except (OSError, ValueError):  # closing the sockets from the signal handler ends run()
+    except KeyboardInterrupt:  # a signal arriving outside waitress's loop
         pass
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     service.shutdown()
+    server.close()
     service.join()
     log.info("stopped")
     return 0

@@ -79,6 +79,7 @@ def main() -> None:
     cfg = tmp / "config.yaml"
     cfg.write_text(f"database: {tmp / 'syncd.db'}\nrules: {ROOT / 'rules'}\nlog_format: json\n"
                    f"server: {{host: 127.0.0.1, port: {sport}}}\n"
+                   f"database_synchronous: {os.environ.get('BENCH_SYNC', 'full')}\n"
                    f"discourse:\n  webhook_secret: {SECRET}\n  categories: [support]\n"
                    "  category_map: {support: 5, hardware: 7, grades: 8, payments: 9, faq: 10}\n"
                    "channels:\n  staff: {type: gchat, url: ''}\n  escalations: {type: gchat, url: ''}\n")

@@ -31,6 +31,8 @@ class Receiver:
     store: Store
     secret: str
     wake: threading.Event = field(default_factory=threading.Event)
+    writer: Any = None              # an IngestWriter (group commit); None: store inline
+    pressure: Any = None            # an IngestPressure the processor yields to
     rules_count: Callable[[], int | None] = lambda: None
     delivery_health: Callable[[sqlite3.Connection], dict[str, Any]] | None = None
     _cache: dict[str, Any] = field(default_factory=dict)
@@ -109,12 +111,20 @@ def create_app(receiver: Receiver) -> Flask:
 
 
 def _read_body(limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
+    """The raw body, never more than ``limit`` bytes read (Discourse sends Content-Length)."""
+    length = request.content_length
+    if length is not None and length > limit:
         raise PayloadTooLarge(f"body over {limit} bytes")
-    body = request.stream.read(limit + 1)
-    if len(body) > limit:
-        raise PayloadTooLarge(f"body over {limit} bytes")
-    return body
+    if length is not None:
+        return request.stream.read(length)
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = request.stream.read(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+    raise PayloadTooLarge(f"body over {limit} bytes")
 
 
 def _receive(r: Receiver):
@@ -136,7 +146,10 @@ def _receive(r: Receiver):
         reason = r.relevance(conn, event)
         if reason:
             return _ignored(reason, name)
-        stored = deliveries.store(conn, headers, body, event.topic_id)
+        if r.writer is not None:
+            stored = r.writer.store_delivery(headers, body, event.topic_id)
+        else:
+            stored = deliveries.store(conn, headers, body, event.topic_id)
     except sqlite3.Error as exc:
         raise StorageError(f"could not store the delivery ({exc}); Discourse can redeliver it "
                            "from Admin → API → Webhooks once the database is writable") from exc
@@ -146,8 +159,10 @@ def _receive(r: Receiver):
                  event_id=headers["X-Discourse-Event-Id"])
         return jsonify({"status": "duplicate"}), 200
     r.wake.set()
+    if r.pressure is not None:
+        r.pressure.touch()
     metrics.DELIVERIES.labels("accepted").inc()
-    log.info("delivery_accepted", delivery_id=stored.id, discourse_event=name,
+    log.debug("delivery_accepted", delivery_id=stored.id, discourse_event=name,
              ticket=event.topic_id)
     return jsonify({"status": "accepted", "event_id": headers["X-Discourse-Event-Id"],
                     "delivery_id": stored.id}), 202

@@ -64,6 +64,10 @@ def next_pending(conn: sqlite3.Connection) -> dict[str, Any] | None:
     return dict(zip([d[0] for d in cur.description], row)) if row else None
 
 
+def pending_count(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetchone()[0]
+
+
 def finish(conn: sqlite3.Connection, delivery_id: int, status: str, error: str | None = None,
            now: str | None = None) -> None:
     conn.execute("UPDATE deliveries SET status = ?, error = ?, processed_at = ? WHERE id = ?",

@@ -45,8 +45,9 @@ class Processor:
     """Turns stored deliveries into ticket state and outbox actions."""
 
     def __init__(self, settings: Settings, store: Store, rules: Any = None,
-                 similar: Any = None):
+                 similar: Any = None, pressure: Any = None):
         self.settings, self.store = settings, store
+        self.pressure = pressure      # an IngestPressure: yield to a burst of deliveries
         self.rules = rules            # a RulesHolder (``.current``) or None
         self.similar = similar        # the ``syncd.similar`` module or None
         self.name = "processor"
@@ -56,8 +57,10 @@ class Processor:
     # --- the loop step -----------------------------------------------------------------
     def run_once(self, now: datetime | None = None) -> bool:
         """Process one pending delivery, or announce one overdue ticket. False: idle."""
-        now = now or utcnow()
         db = self.store.db()
+        if self.pressure is not None:
+            self.pressure.wait_for_quiet(lambda: deliveries.pending_count(db.conn))
+        now = now or utcnow()
         row = deliveries.next_pending(db.conn)
         if row is None:
             return self.announce_overdue(now)

@@ -14,6 +14,7 @@ import waitress
 
 from syncd import categories, directory, logs, secret as secrets_
 from syncd.app import Receiver, create_app
+from syncd.ingest import IngestPressure, IngestWriter
 from syncd.config import Settings, describe
 from syncd.processor import Processor
 from syncd.store import Store, transaction
@@ -51,8 +52,8 @@ class Service:
     rules: Any = None
     server: Any = None
 
-    def start_workers(self, wake: threading.Event) -> Processor:
-        processor = Processor(self.settings, self.store, self.rules, _similar_module())
+    def start_workers(self, wake: threading.Event, pressure: Any = None) -> Processor:
+        processor = Processor(self.settings, self.store, self.rules, _similar_module(), pressure)
         self._spawn(processor, wake)
         for worker in _delivery_workers(self.settings, self.store):
             self._spawn(worker)
@@ -149,10 +150,11 @@ def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> int
     service = Service(settings, store)
     service.rules = load_rules_holder(settings, store)
     wake = threading.Event()
-    receiver = Receiver(settings, store, secret, wake,
+    writer, pressure = IngestWriter(store), IngestPressure()
+    receiver = Receiver(settings, store, secret, wake, writer=writer, pressure=pressure,
                         rules_count=lambda: len(service.rules.current) if service.rules.current else 0,
                         delivery_health=_delivery_health())
-    service.start_workers(wake)
+    service.start_workers(wake, pressure)
     threading.Thread(target=_refresh_directory, args=(settings, store, service.rules),
                      name="directory", daemon=True).start()
     app = create_app(receiver)
@@ -174,6 +176,7 @@ def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> int
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     service.shutdown()
     server.close()
+    writer.close()
     service.join()
     log.info("stopped")
     return 0

@@ -46,18 +46,37 @@ def open_db(path: str | Path, synchronous: str = "full", migrate_now: bool = Tru
     return db
 
 
+_WRITE_GATES: dict[str, threading.Lock] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _write_gate(conn: sqlite3.Connection) -> threading.Lock:
+    """One lock a database file for this process's writers.
+
+    Threads of one process queue here instead of in SQLite's busy handler, which sleeps
+    in steps of milliseconds however soon the lock is free. Other processes (a CLI
+    command beside ``serve``) still meet the busy timeout.
+    """
+    row = conn.execute("PRAGMA database_list").fetchone()
+    key = row[2] or f":memory:{id(conn)}"
+    with _GATES_LOCK:
+        return _WRITE_GATES.setdefault(key, threading.Lock())
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception."""
     conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    else:
-        conn.execute("COMMIT")
+    gate = _write_gate(conn)
+    with gate:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
 
 
 def migration_files(folder: Path = MIGRATIONS) -> list[tuple[int, str, Path]]:

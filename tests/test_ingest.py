@@ -1,0 +1,86 @@
+"""Group commit: many request threads, one writer, every delivery stored exactly once."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from syncd.errors import StorageError
+from syncd.ingest import IngestPressure, IngestWriter
+from syncd.service import prepare
+
+from conftest import make_settings, sample
+
+
+def test_concurrent_deliveries_are_each_stored_once(tmp_path):
+    """40 threads hand deliveries to the writer; each gets its own row, duplicates none."""
+    store, _ = prepare(make_settings(tmp_path))
+    writer = IngestWriter(store)
+    headers, raw = sample("topic_created")
+    results = []
+
+    def send(i):
+        body = json.loads(raw)
+        body["topic"]["id"] = i % 20  # every delivery is sent twice
+        h = {**headers, "X-Discourse-Event-Id": str(i % 20)}
+        results.append(writer.store_delivery(h, json.dumps(body).encode(), i % 20))
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.close()
+    assert sum(not r.duplicate for r in results) == 20
+    assert store.db().conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 20
+
+
+def test_a_failed_commit_is_a_storage_error_and_stores_nothing(tmp_path, monkeypatch):
+    """A write the database refuses fails the batch with a StorageError; no row is left."""
+    import sqlite3
+    from syncd import deliveries
+    store, _ = prepare(make_settings(tmp_path))
+    writer = IngestWriter(store)
+    real = deliveries.store
+
+    def refuse(conn, *args, **kw):
+        real(conn, *args, **kw)
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+    monkeypatch.setattr(deliveries, "store", refuse)
+    headers, raw = sample("topic_created")
+    with pytest.raises(StorageError, match="readonly"):
+        writer.store_delivery(headers, raw, 1234)
+    writer.close()
+    assert store.db().conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 0
+
+
+def test_pressure_defers_processing_during_a_burst_but_not_forever():
+    """While deliveries arrive the processor waits, at most max_defer seconds."""
+    p = IngestPressure(quiet=0.01, max_defer=0.05, max_backlog=100)
+    p.touch()
+    started = time.monotonic()
+    stop = threading.Event()
+
+    def keep_busy():
+        while not stop.is_set():
+            p.touch()
+            time.sleep(0.002)
+    t = threading.Thread(target=keep_busy)
+    t.start()
+    p.wait_for_quiet(lambda: 0)
+    waited = time.monotonic() - started
+    stop.set()
+    t.join()
+    assert 0.04 <= waited < 0.5
+
+
+def test_pressure_does_not_defer_when_quiet_or_backlogged():
+    """A quiet receiver, or a large backlog, means no waiting."""
+    p = IngestPressure(quiet=0.01, max_defer=1.0, max_backlog=100)
+    started = time.monotonic()
+    p.wait_for_quiet(lambda: 0)          # never touched: quiet
+    p.touch()
+    p.wait_for_quiet(lambda: 500)        # backlog over the cap
+    assert time.monotonic() - started < 0.05

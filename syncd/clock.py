@@ -11,7 +11,9 @@ def utcnow() -> datetime:
 def iso(moment: datetime | None = None) -> str:
     """``2026-03-02T09:14:07.512000Z``: fixed width, so text order is time order."""
     moment = moment or utcnow()
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not timezone.utc:
+        moment = moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse(text: str) -> datetime:

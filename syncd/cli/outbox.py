@@ -1,0 +1,73 @@
+"""``syncd outbox``: undelivered and failed actions; ``syncd outbox retry``: send them again."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from syncd import outbox as box, store as storage
+from syncd.cli.group import main, settings_of, with_settings
+from syncd.config import Settings
+from syncd.errors import SyncdError
+
+
+def _open(settings: Settings):
+    return storage.open_db(settings.resolve(settings.database), settings.database_synchronous)
+
+
+def _line(row: dict) -> str:
+    error = f"  {row['last_error']}" if row.get("last_error") else ""
+    when = row["next_attempt_at"] if row["status"] == "pending" else row["updated_at"]
+    return (f"{row['id']:>6}  ticket {row['ticket_id']:<7} {row['kind']:<17} {row['status']:<8} "
+            f"attempts {row['attempts']:<3} {when}{error}")
+
+
+@main.group(invoke_without_command=True)
+@click.option("--failed", is_flag=True, help="Only dead actions and those that failed before.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@click.option("--limit", type=int, default=200, show_default=True, help="At most this many.")
+@click.pass_context
+def outbox(ctx: click.Context, failed: bool, as_json: bool, limit: int) -> None:
+    """List undelivered (pending, sending) and dead actions, oldest first.
+
+    Example:
+
+        syncd outbox --failed
+    """
+    if ctx.invoked_subcommand is not None:
+        return  # settings are loaded by the subcommand, after its own -h
+    settings = settings_of(ctx)
+    found = box.list_actions(_open(settings), failed=failed, limit=limit)
+    for row in found:
+        if as_json:
+            row = {**row, "params": json.loads(row["params"])}
+            click.echo(json.dumps(row, ensure_ascii=False, default=str))
+        else:
+            click.echo(_line(row))
+    if not found and not as_json:
+        click.echo("no failed actions" if failed else "the outbox is empty: everything was delivered")
+
+
+@outbox.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all-failed", is_flag=True, help="Every dead action, and those backing off.")
+@with_settings
+def retry(settings: Settings, ids: tuple[int, ...], all_failed: bool) -> None:
+    """Send dead actions again (due now, attempts reset). Sent actions are left alone.
+
+    Example:
+
+    \b
+        syncd outbox retry 41 42
+        syncd outbox retry --all-failed
+    """
+    if bool(ids) == all_failed:
+        raise SyncdError("give action ids, or --all-failed (not both)")
+    db = _open(settings)
+    changed = box.retry_all_failed(db) if all_failed else box.retry(db, ids)
+    skipped = sorted(set(ids) - set(changed))
+    click.echo(f"{len(changed)} action(s) queued again" +
+               (f": {', '.join(map(str, changed))}" if changed else ""))
+    if skipped:
+        click.echo(f"not retried (unknown, sent or in flight): {', '.join(map(str, skipped))}",
+                   err=True)

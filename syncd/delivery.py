@@ -1,0 +1,221 @@
+"""Delivery workers: take one action from the outbox and carry it out.
+
+``DeliveryWorker.run_once(now=None) -> bool`` is one step (``syncd serve`` calls it in a
+thread loop; tests call it and drive ``now``): claim a leased action, send it to its
+destination, and finish it: ``sent``, ``dry_run``, back to ``pending`` after a backoff
+(transient failure), or ``dead`` with the reason (permanent failure).
+
+Retries come in two layers: tenacity retries a transient failure a couple of times within
+the step (short waits, or a short ``Retry-After``); the outbox retries across hours.
+Without a Discourse URL, or for a channel without URL, the action is rendered and logged
+and marked ``dry_run``.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any, Callable, Mapping
+
+import structlog
+from tenacity import Retrying, retry_if_exception, stop_after_attempt
+
+from syncd import echoes, logs, metrics, outbox
+from syncd.clock import iso, parse, utcnow
+from syncd.config import Settings
+from syncd.errors import PermanentError, TransientError
+from syncd.outbox import Action
+from syncd.store import Store, rows, transaction
+
+log = logs.get("syncd.delivery")
+DISCOURSE_KINDS = frozenset({"reply", "message_author", "suggest_similar", "set_visibility",
+                             "move_to_category", "add_tags", "remove_tags", "close_topic",
+                             "promote_faq"})
+INLINE_ATTEMPTS = 3
+INLINE_MAX_WAIT = 2.0          # a longer Retry-After goes back to the outbox
+INLINE_BASE_WAIT = 0.25
+BROKEN_STATUSES = (401, 403, 404, 410)  # the destination itself refuses: /healthz says so
+
+
+def _inline_retry(exc: BaseException) -> bool:
+    return isinstance(exc, TransientError) and (exc.retry_after or 0) <= INLINE_MAX_WAIT
+
+
+def _inline_wait(state: Any) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    asked = getattr(exc, "retry_after", None) or 0.0
+    return max(asked, INLINE_BASE_WAIT * 2 ** (state.attempt_number - 1))
+
+
+class DeliveryWorker:
+    """One worker; several share the gateway, the notifiers and their token buckets."""
+
+    def __init__(self, settings: Settings, store: Store, gateway: Any = None,
+                 notifiers: Mapping[str, Any] | None = None, name: str = "delivery-1",
+                 sleep: Callable[[float], None] = time.sleep,
+                 inline_attempts: int = INLINE_ATTEMPTS,
+                 health_state: dict[str, bool] | None = None):
+        self.settings, self.store, self.name = settings, store, name
+        self.gateway = gateway
+        self.notifiers = dict(notifiers or {})
+        self.sleep, self.inline_attempts = sleep, inline_attempts
+        self._health = health_state if health_state is not None else {}
+
+    def run_once(self, now: datetime | None = None) -> bool:
+        """Deliver one due action. False: nothing was due."""
+        db = self.store.db()
+        action = outbox.claim(db, self.name, now, self.settings.outbox.lease_seconds)
+        if action is None:
+            return False
+        structlog.contextvars.bind_contextvars(action_id=action.id, attempt=action.attempts,
+                                               ticket=action.ticket_id, kind=action.kind)
+        try:
+            self._handle(db, action, now)
+        finally:
+            structlog.contextvars.unbind_contextvars("action_id", "attempt", "ticket", "kind")
+        return True
+
+    # --- one action ----------------------------------------------------------------------
+
+    def _handle(self, db, action: Action, now: datetime | None) -> None:
+        started = time.perf_counter()
+        dest = destination(action)
+        try:
+            status, result = self._with_retries(db, action)
+        except PermanentError as exc:
+            outbox.dead(db, action, str(exc), now)
+            self._record_health(db, dest, action, exc)
+            self._count(action, "dead", started)
+            log.warning("action_dead", destination=dest, error=str(exc))
+            return
+        except Exception as exc:  # TransientError, or a bug: try again later
+            error = str(exc) if isinstance(exc, TransientError) else f"internal error: {exc!r}"
+            if not isinstance(exc, TransientError):
+                log.exception("action_failed_unexpectedly", error=error)
+            o = self.settings.outbox
+            state = outbox.retry_later(db, action, error, now, getattr(exc, "retry_after", None),
+                                       o.max_attempts, o.max_backoff_seconds)
+            self._count(action, "dead" if state == "dead" else "retry", started)
+            log.info("action_retry_later", destination=dest, error=error, status=state)
+            return
+        finish = outbox.complete if status == "sent" else outbox.dry_run
+        if not finish(db, action, result, now):
+            log.warning("action_lease_lost", destination=dest)  # another worker took it over
+        if status == "sent":
+            self._record_health(db, dest, action, None)
+        self._count(action, status, started)
+        self._observe_latency(db, action)
+        log.info("action_" + status, destination=dest)
+
+    def _with_retries(self, db, action: Action) -> tuple[str, Any]:
+        retryer = Retrying(retry=retry_if_exception(_inline_retry),
+                           stop=stop_after_attempt(max(1, self.inline_attempts)),
+                           wait=_inline_wait, sleep=self.sleep, reraise=True)
+        for attempt in retryer:
+            with attempt:
+                retrying = action.attempts > 1 or attempt.retry_state.attempt_number > 1
+                return self.deliver(db, action, retrying)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def deliver(self, db, action: Action, retrying: bool = False) -> tuple[str, Any]:
+        """Send one action: ``("sent" | "dry_run", result)``, or raise."""
+        if action.kind == "notify":
+            return self._notify(action)
+        if action.kind not in DISCOURSE_KINDS:
+            raise PermanentError(f"unknown action kind '{action.kind}'")
+        if self.settings.discourse.dry_run or self.gateway is None:
+            log.info("dry_run_discourse_action", params=_loggable(action.params))
+            return "dry_run", {"would": action.kind, "params": action.params}
+        return "sent", self.gateway.perform(action, self._expecter(db, action.ticket_id), retrying,
+                                            _ticket_category(db, action.ticket_id))
+
+    def _notify(self, action: Action) -> tuple[str, Any]:
+        name = action.params.get("channel")
+        channel = self.settings.channels.get(name)
+        notifier = self.notifiers.get(name)
+        if channel is None or notifier is None:
+            raise PermanentError(f"no channel named '{name}' in the config "
+                                 f"(channels: {', '.join(self.settings.channels) or 'none'})")
+        if channel.dry_run:
+            message = notifier.render(action)
+            log.info("dry_run_notification", channel=name, message=message)
+            return "dry_run", {"channel": name, "message": message}
+        return "sent", notifier.send(action)
+
+    def _expecter(self, db, ticket_id: int) -> Callable[[str, Any], None]:
+        """Record an expected webhook echo, committed before the change is made."""
+        def expect(kind: str, value: Any) -> None:
+            with transaction(db) as conn:
+                there = conn.execute("SELECT 1 FROM echoes WHERE ticket_id = ? AND kind = ? AND "
+                                     "value = ? AND expires_at > ?",
+                                     (ticket_id, kind, str(value), iso())).fetchone()
+                if not there:
+                    echoes.expect(conn, ticket_id, kind, value)
+        return expect
+
+    # --- bookkeeping ---------------------------------------------------------------------
+
+    def _record_health(self, db, dest: str, action: Action, exc: Exception | None) -> None:
+        status = getattr(exc, "status", None)
+        if exc is not None and status not in BROKEN_STATUSES:
+            return
+        ok = exc is None
+        if self._health.get(dest) is ok:
+            return
+        at = iso()
+        with transaction(db) as conn:
+            conn.execute(
+                "INSERT INTO destination_health (name, ok, http_status, last_error, action_id, "
+                "since, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                "since = CASE WHEN ok = excluded.ok THEN since ELSE excluded.since END, "
+                "ok = excluded.ok, http_status = excluded.http_status, "
+                "last_error = excluded.last_error, action_id = excluded.action_id, "
+                "updated_at = excluded.updated_at",
+                (dest, int(ok), status, None if ok else str(exc), action.id, at, at))
+        self._health[dest] = ok
+
+    def _count(self, action: Action, result: str, started: float) -> None:
+        metrics.ACTIONS.labels(action.kind, result).inc()
+        metrics.SEND_SECONDS.labels(action.kind).observe(time.perf_counter() - started)
+
+    def _observe_latency(self, db, action: Action) -> None:
+        row = db.conn.execute("SELECT received_at FROM deliveries WHERE id = ?",
+                              (action.delivery_id,)).fetchone() if action.delivery_id else None
+        since = parse(row[0] if row else action.created_at)
+        metrics.EVENT_TO_SEND_SECONDS.labels(action.kind).observe(
+            max(0.0, (utcnow() - since).total_seconds()))
+
+
+def destination(action: Action) -> str:
+    """Where an action goes: its channel's name, or ``discourse``."""
+    return str(action.params.get("channel")) if action.kind == "notify" else "discourse"
+
+
+def _ticket_category(db, ticket_id: int) -> int | None:
+    row = db.conn.execute("SELECT category_id FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+    return row[0] if row else None
+
+
+def _loggable(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v[:200] + "…" if isinstance(v, str) and len(v) > 200 else v)
+            for k, v in params.items()}
+
+
+def health(conn) -> dict[str, Any]:
+    """For ``/healthz``: destinations that refuse us for good, and the outbox by status."""
+    failing = rows(conn, "SELECT name AS channel, http_status, last_error AS error, since, "
+                   "action_id FROM destination_health WHERE ok = 0 ORDER BY name")
+    counts = outbox.counts(conn)
+    return {"failing_channels": failing,
+            "outbox": {**counts["by_status"], "oldest_undelivered_at": counts["oldest_undelivered_at"]}}
+
+
+def make_workers(settings: Settings, store: Store) -> list[DeliveryWorker]:
+    """``outbox.workers`` workers sharing one gateway, one notifier a channel, their buckets."""
+    from syncd.discourse import DiscourseGateway
+    from syncd.notifiers import notifier_for
+    gateway = None if settings.discourse.dry_run else DiscourseGateway(settings)
+    notifiers = {name: notifier_for(ch, settings) for name, ch in settings.channels.items()}
+    shared: dict[str, bool] = {}
+    return [DeliveryWorker(settings, store, gateway, notifiers, name=f"delivery-{i + 1}",
+                           health_state=shared)
+            for i in range(settings.outbox.workers)]

@@ -1,0 +1,394 @@
+"""``DiscourseGateway``: the actions syncd takes in Discourse, over pydiscourse.
+
+A thin adapter. Every call goes through ``_call``, which
+- paces under ``api_calls_per_minute × delivery_share`` (all admin keys of a site share one
+  budget of 60 calls a minute) with a token bucket shared by the delivery workers;
+- passes a timeout (pydiscourse waits forever by default);
+- answers 429 itself: pydiscourse would sleep-retry four times blindly, so a response hook
+  raises on the first 429, the bucket pauses for ``Retry-After`` / ``extras.wait_seconds``
+  and the action goes back to the outbox;
+- maps failures: connection errors, timeouts, 429 and 5xx are ``TransientError``; other
+  4xx are ``PermanentError`` (403 names the API-key scope that is missing).
+
+Idempotency (an action may be taken again after a crash): replies carry a hidden marker
+``<!-- syncd:action:KEY -->`` and, when an action is retried, the topic's recent posts by the
+API user are read for it before posting again; new topics (a message to the author, an FAQ
+copy) carry ``external_id = syncd-KEY`` and a retry looks that id up first. Changes of
+state (category, tags, status, visibility) are idempotent by nature: the topic is read and
+only what differs is changed. Before each change that comes back as a webhook, ``expect``
+records the echo (``syncd/echoes.py``). See docs/delivery.md.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any, Callable
+
+import requests
+from pydiscourse import DiscourseClient
+from pydiscourse.exceptions import DiscourseError
+
+from syncd import logs
+from syncd.errors import PermanentError, TransientError
+from syncd.ratelimit import TokenBucket
+
+log = logs.get("syncd.discourse")
+MAX_INLINE_WAIT = 10.0
+RECENT_POSTS = 20
+CATEGORY_TTL_SECONDS = 3600.0
+DEFAULT_WAIT = 10.0
+Expect = Callable[[str, Any], None]
+
+SCOPES = [  # (verb, path pattern, the granular API-key scope it needs)
+    ("POST", r"^/posts\.json$", "topics:write"),
+    ("PUT", r"^/t/-/\d+\.json$", "topics:update"),
+    ("PUT", r"^/t/\d+/status\.json$", "topics:update"),
+    ("PUT", r"^/t/\d+/convert-topic/", "a global key (no granular scope covers convert-topic)"),
+    ("POST", r"^/t/\d+/invite-group\.json$", "a global key (no granular scope covers invite-group)"),
+    ("GET", r"^/categories\.json$", "categories:list"),
+    ("GET", r"^/t/", "topics:read"),
+    ("GET", r"^/posts/", "global read (GET /posts/{id}.json)"),
+]
+
+
+def scope_for(verb: str, path: str) -> str:
+    for method, pattern, scope in SCOPES:
+        if method == verb and re.search(pattern, path):
+            return scope
+    return "a global key"
+
+
+class _RateLimited(Exception):
+    def __init__(self, wait: float, code: str):
+        super().__init__(f"rate limited ({code}), wait {wait:g}s")
+        self.wait, self.code = wait, code
+
+
+def wait_seconds(response: requests.Response) -> float:
+    """How long Discourse asked us to wait: ``Retry-After``, else ``extras.wait_seconds``."""
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        pass
+    try:
+        return max(0.0, float(response.json()["extras"]["wait_seconds"]))
+    except (ValueError, KeyError, TypeError):
+        return DEFAULT_WAIT
+
+
+def _stop_at_429(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    if response.status_code == 429:
+        raise _RateLimited(wait_seconds(response),
+                           response.headers.get("Discourse-Rate-Limit-Error-Code", "unknown"))
+    return response
+
+
+class _Client(DiscourseClient):
+    """pydiscourse with a response hook that stops its blind sleep-retry of 429s."""
+
+    def _request(self, verb, path, params=None, files=None, data=None, json=None,
+                 override_request_kwargs=None):
+        extra = {"hooks": {"response": [_stop_at_429]}, **(override_request_kwargs or {})}
+        return super()._request(verb, path, params=params, files=files, data=data, json=json,
+                                override_request_kwargs=extra)
+
+
+def _errors(response: requests.Response | None) -> str:
+    try:
+        return "; ".join(map(str, response.json().get("errors") or []))[:300]
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _refused(verb: str, path: str, exc: DiscourseError) -> Exception:
+    response = exc.response
+    status = getattr(response, "status_code", None)
+    what = f"{verb} {path}"
+    if status is None or status >= 500:
+        return TransientError(f"Discourse answered {status} to {what}: {exc}")
+    if status == 403:
+        err = PermanentError(f"Discourse refused {what} (403): the API key lacks the scope "
+                             f"{scope_for(verb, path)}, or its user is not staff. Give the key "
+                             f"that scope (or use a global key). {_errors(response)}".strip())
+    elif status in (301, 302):
+        err = PermanentError(f"Discourse redirected {what} ({status}): check discourse.url "
+                             "and the API key")
+    else:
+        err = PermanentError(f"Discourse refused {what} ({status}): {_errors(response) or exc}")
+    err.status = status  # type: ignore[attr-defined]
+    return err
+
+
+class DiscourseGateway:
+    """Discourse actions for the delivery workers; safe to share between threads."""
+
+    def __init__(self, settings: Any, bucket: TokenBucket | None = None,
+                 client: DiscourseClient | None = None):
+        d = settings.discourse
+        self.base_url, self.username = d.url.rstrip("/"), d.api_username
+        self.staff_groups = tuple(d.staff_groups)
+        self.client = client or _Client(d.url, api_username=d.api_username, api_key=d.api_key,
+                                        timeout=d.timeout_seconds)
+        rate = max(1.0, d.api_calls_per_minute * d.delivery_share)
+        self.bucket = bucket or TokenBucket(rate, capacity=min(3.0, rate))
+        self._categories: dict[str, int] = {}
+        self._categories_at = 0.0
+        self._lock = threading.Lock()
+
+    # --- one call ------------------------------------------------------------------------
+
+    def _call(self, verb: str, path: str, *, missing_ok: bool = False,
+              follow: bool = False, **fields: Any) -> Any:
+        if self.bucket.acquire(max_wait=MAX_INLINE_WAIT) is None:
+            raise TransientError("Discourse API budget spent; paced", self.bucket.wait_needed())
+        kwargs: dict[str, Any] = {"override_request_kwargs": {"allow_redirects": True}} if follow else {}
+        try:
+            if verb == "GET":
+                return self.client._get(path, **kwargs, **fields)
+            method = self.client._put if verb == "PUT" else self.client._post
+            return method(path, json=True, **kwargs, **fields)
+        except _RateLimited as exc:
+            self.bucket.pause(exc.wait)
+            raise TransientError(f"Discourse rate limit ({exc.code}) on {verb} {path}",
+                                 exc.wait) from None
+        except DiscourseError as exc:
+            if missing_ok and getattr(exc.response, "status_code", None) == 404:
+                return None
+            raise _refused(verb, path, exc) from None
+        except requests.RequestException as exc:
+            raise TransientError(f"cannot reach Discourse for {verb} {path} "
+                                 f"({type(exc).__name__})") from None
+
+    def topic(self, topic_id: int) -> dict[str, Any]:
+        """A topic by id (never by slug: a wrong slug is a 301 pydiscourse turns into None)."""
+        data = self._call("GET", f"/t/{int(topic_id)}.json")
+        if not isinstance(data, dict):
+            raise TransientError(f"Discourse gave no topic for /t/{topic_id}.json")
+        return data
+
+    def post(self, post_id: int) -> dict[str, Any]:
+        return self._call("GET", f"/posts/{int(post_id)}.json") or {}
+
+    # --- categories ----------------------------------------------------------------------
+
+    def category_id(self, slug: Any, fallback: Any = None) -> int:
+        """A category slug's id through ``/categories.json`` (cached), else ``fallback``."""
+        if isinstance(slug, int) or (isinstance(slug, str) and slug.isdigit()):
+            return int(slug)
+        with self._lock:
+            fresh = time.monotonic() - self._categories_at < CATEGORY_TTL_SECONDS
+            known = self._categories.get(slug) if fresh else None
+        if known is None:
+            try:
+                self._load_categories()
+            except TransientError:
+                if fallback is None:
+                    raise
+            known = self._categories.get(slug)
+        if known is not None:
+            return known
+        if fallback is not None:
+            return int(fallback)
+        raise PermanentError(f"Discourse has no category '{slug}'")
+
+    def _load_categories(self) -> None:
+        data = self._call("GET", "/categories.json", include_subcategories="true") or {}
+        found: dict[str, int] = {}
+        stack = list((data.get("category_list") or {}).get("categories") or [])
+        while stack:
+            cat = stack.pop()
+            if cat.get("slug") and cat.get("id") is not None:
+                found[cat["slug"]] = int(cat["id"])
+            stack += cat.get("subcategory_list") or []
+        with self._lock:
+            self._categories, self._categories_at = found, time.monotonic()
+
+    # --- posts ---------------------------------------------------------------------------
+
+    @staticmethod
+    def marker(key: str) -> str:
+        return f"<!-- syncd:action:{key} -->"
+
+    def _find_marker(self, topic_id: int, marker: str) -> int | None:
+        """A recent post by the API user whose raw holds ``marker`` (on retries only)."""
+        stream = self.topic(topic_id).get("post_stream") or {}
+        recent = list(stream.get("stream") or [])[-RECENT_POSTS:]
+        posts = {p.get("id"): p for p in stream.get("posts") or []}
+        missing = [pid for pid in recent if pid not in posts]
+        if missing:
+            more = self._call("GET", f"/t/{int(topic_id)}/posts.json", **{"post_ids[]": missing})
+            posts.update({p.get("id"): p for p in ((more or {}).get("post_stream") or {})
+                          .get("posts") or []})
+        mine = [pid for pid in recent if (posts.get(pid) or {}).get("username") == self.username]
+        for pid in reversed(mine):
+            if marker in (self.post(pid).get("raw") or ""):
+                return pid
+        return None
+
+    def reply(self, topic_id: int, raw: str, key: str, retrying: bool) -> dict[str, Any]:
+        """A post in the topic, exactly once (see the module docstring)."""
+        marker = self.marker(key)
+        if retrying:
+            found = self._find_marker(topic_id, marker)
+            if found:
+                return {"post_id": found, "already_posted": True}
+        data = self._call("POST", "/posts.json", topic_id=int(topic_id), raw=f"{raw}\n\n{marker}")
+        return {"post_id": (data or {}).get("id"), "post_number": (data or {}).get("post_number")}
+
+    def _existing_topic(self, external_id: str) -> int | None:
+        data = self._call("GET", f"/t/external_id/{external_id}.json", missing_ok=True, follow=True)
+        return int(data["id"]) if isinstance(data, dict) and data.get("id") else None
+
+    def new_topic(self, key: str, retrying: bool, **fields: Any) -> dict[str, Any]:
+        """A new topic or private message, exactly once (``external_id`` = the action)."""
+        external_id = f"syncd-{key}"
+        if retrying:
+            found = self._existing_topic(external_id)
+            if found:
+                return {"topic_id": found, "already_posted": True}
+        fields["raw"] = f"{fields['raw']}\n\n{self.marker(key)}"
+        data = self._call("POST", "/posts.json", external_id=external_id, **fields) or {}
+        return {"topic_id": data.get("topic_id"), "post_id": data.get("id")}
+
+    # --- topic state ---------------------------------------------------------------------
+
+    def set_status(self, topic_id: int, status: str, enabled: bool) -> None:
+        self._call("PUT", f"/t/{int(topic_id)}/status.json", status=status,
+                   enabled="true" if enabled else "false")
+
+    def update_topic(self, topic_id: int, **fields: Any) -> None:
+        """``PUT /t/-/{id}.json`` as JSON; tags go as objects (names alone are deprecated)."""
+        self._call("PUT", f"/t/-/{int(topic_id)}.json", **fields)
+
+    def make_private(self, topic_id: int, topic: dict[str, Any], expect: Expect) -> list[str]:
+        """Convert to a private message, then invite each staff group not yet in it."""
+        done = []
+        if topic.get("archetype") != "private_message":
+            expect("visibility", "private")
+            self._call("PUT", f"/t/{int(topic_id)}/convert-topic/private")
+            done.append("converted")
+        allowed = {g.get("name") for g in (topic.get("details") or {}).get("allowed_groups") or []}
+        for group in self.staff_groups:
+            if group not in allowed:
+                self._call("POST", f"/t/{int(topic_id)}/invite-group.json", group=group,
+                           should_notify=False)
+                done.append(f"invited {group}")
+        return done
+
+    def make_public(self, topic_id: int, category_id: int | None) -> None:
+        """A private message back to a topic (its category from the ticket)."""
+        fields = {"category_id": int(category_id)} if category_id else {}
+        self._call("PUT", f"/t/{int(topic_id)}/convert-topic/public", **fields)
+
+    # --- the actions, by outbox kind -----------------------------------------------------
+
+    def perform(self, action: Any, expect: Expect, retrying: bool,
+                ticket_category_id: int | None = None) -> dict[str, Any]:
+        """Carry out one outbox action; returns what to keep as its result."""
+        handler = getattr(self, f"do_{action.kind}", None)
+        if handler is None:
+            raise PermanentError(f"no Discourse action '{action.kind}'")
+        return handler(action.ticket_id, action.params, action.key, expect, retrying,
+                       ticket_category_id)
+
+    def do_reply(self, tid, params, key, expect, retrying, _cat=None):
+        return self.reply(tid, params["raw"], key, retrying)
+
+    do_suggest_similar = do_reply
+
+    def do_message_author(self, tid, params, key, expect, retrying, _cat=None):
+        return self.new_topic(key, retrying, title=params["title"], raw=params["raw"],
+                              archetype="private_message", target_recipients=params["username"])
+
+    def do_set_visibility(self, tid, params, key, expect, retrying, ticket_category_id=None):
+        wanted = params["visibility"]
+        topic = self.topic(tid)
+        if wanted == "private":
+            return {"visibility": wanted, "done": self.make_private(tid, topic, expect)}
+        if wanted not in ("public", "unlisted"):
+            raise PermanentError(f"unknown visibility '{wanted}' (valid: public, unlisted, private)")
+        done = []
+        if topic.get("archetype") == "private_message":
+            expect("visibility", wanted)
+            self.make_public(tid, ticket_category_id)
+            done.append("converted")
+            topic["visible"] = True
+        if bool(topic.get("visible", True)) != (wanted == "public"):
+            expect("visibility", wanted)
+            self.set_status(tid, "visible", wanted == "public")
+            done.append("listed" if wanted == "public" else "unlisted")
+        return {"visibility": wanted, "done": done}
+
+    def do_move_to_category(self, tid, params, key, expect, retrying, _cat=None):
+        cat_id = self.category_id(params.get("category"), params.get("category_id"))
+        if self.topic(tid).get("category_id") == cat_id:
+            return {"category_id": cat_id, "changed": False}
+        expect("category", cat_id)
+        self.update_topic(tid, category_id=cat_id)
+        return {"category_id": cat_id, "changed": True}
+
+    def _retag(self, tid, add: list[str], remove: list[str], expect: Expect) -> dict[str, Any]:
+        current = [t if isinstance(t, dict) else {"name": t} for t in self.topic(tid).get("tags") or []]
+        names = [t.get("name") for t in current]
+        added = [t for t in dict.fromkeys(add) if t not in names]
+        removed = [t for t in dict.fromkeys(remove) if t in names]
+        if not added and not removed:
+            return {"tags": names, "changed": False}
+        for tag in added:
+            expect("tag_added", tag)
+        for tag in removed:
+            expect("tag_removed", tag)
+        keep = [{k: t[k] for k in ("id", "name") if t.get(k) is not None}
+                for t in current if t.get("name") not in removed]
+        self.update_topic(tid, tags=keep + [{"name": t} for t in added])
+        return {"tags": [t["name"] for t in keep] + added, "changed": True}
+
+    def do_add_tags(self, tid, params, key, expect, retrying, _cat=None):
+        return self._retag(tid, list(params.get("tags") or []), [], expect)
+
+    def do_remove_tags(self, tid, params, key, expect, retrying, _cat=None):
+        return self._retag(tid, [], list(params.get("tags") or []), expect)
+
+    def do_close_topic(self, tid, params, key, expect, retrying, _cat=None):
+        if self.topic(tid).get("closed"):
+            return {"closed": True, "changed": False}
+        expect("closed", "True")
+        self.set_status(tid, "closed", True)
+        return {"closed": True, "changed": True}
+
+    def do_promote_faq(self, tid, params, key, expect, retrying, _cat=None):
+        topic = self.topic(tid)
+        if params.get("private") or topic.get("archetype") == "private_message":
+            return {"skipped": "private ticket: never promoted to the FAQ"}
+        cat_id = self.category_id(params.get("category"), params.get("category_id"))
+        if params.get("mode", "move") == "move":
+            if topic.get("category_id") != cat_id:
+                expect("category", cat_id)
+                self.update_topic(tid, category_id=cat_id)
+            return {"mode": "move", "category_id": cat_id}
+        raw = self.faq_text(tid, topic, params.get("accepted_post_id"))
+        title = str(params.get("title") or topic.get("title") or f"Topic {tid}")
+        title = title if title.lower().startswith("faq") else f"FAQ: {title}"
+        result = self.new_topic(key, retrying, title=title, raw=raw, category=cat_id)
+        return {"mode": "copy", "category_id": cat_id, **result}
+
+    def faq_text(self, tid: int, topic: dict[str, Any], accepted_post_id: Any) -> str:
+        """The question and the accepted answer quoted, with a link back."""
+        posts = (topic.get("post_stream") or {}).get("posts") or []
+        first = next((p for p in posts if p.get("post_number") == 1), None)
+        parts = []
+        if first:
+            question = self.post(first["id"])
+            parts.append(_quote(question, tid, "**Question**"))
+        if accepted_post_id:
+            parts.append(_quote(self.post(accepted_post_id), tid, "**Accepted answer**"))
+        url = f"{self.base_url}/t/{topic.get('slug') or '-'}/{tid}"
+        parts.append(f"Originally asked in {url}")
+        return "\n\n".join(parts)
+
+
+def _quote(post: dict[str, Any], tid: int, label: str) -> str:
+    who, number = post.get("username") or "someone", post.get("post_number") or 1
+    return (f'{label} by @{who}:\n\n[quote="{who}, post:{number}, topic:{tid}"]\n'
+            f'{(post.get("raw") or "").strip()}\n[/quote]')

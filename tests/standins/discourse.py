@@ -1,0 +1,221 @@
+"""A stand-in of the parts of Discourse's API that syncd's delivery writes to.
+
+Endpoints: ``GET /t/{id}.json``, ``GET /t/{id}/posts.json``, ``GET /posts/{id}.json``,
+``POST /posts.json`` (replies, new topics and private messages, ``external_id`` unique),
+``GET /t/external_id/{id}.json`` (301), ``PUT /t/-/{id}.json`` (category, tags),
+``PUT /t/{id}/status.json``, ``PUT /t/{id}/convert-topic/{private,public}``,
+``POST /t/{id}/invite-group.json`` (422 unless a private message), ``GET /categories.json``.
+Answers carry ``Content-Type: application/json; charset=utf-8`` as Discourse's do.
+Toggles: ``down`` (502), ``rate_limit_next(n, wait)`` (429 with ``Retry-After`` and
+``extras.wait_seconds``), ``forbidden`` (403), and a rolling per-minute admin limit.
+Every request is kept in ``log`` as ``(method, path, query, json_body)``.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import deque
+from typing import Any
+from urllib.parse import parse_qs
+
+from standins import StandIn
+
+JSON = {"Content-Type": "application/json; charset=utf-8"}
+CATEGORIES = [{"id": 5, "slug": "support", "name": "Support"},
+              {"id": 10, "slug": "faq", "name": "FAQ",
+               "subcategory_list": [{"id": 11, "slug": "faq-archive", "name": "Archive"}]},
+              {"id": 7, "slug": "hardware", "name": "Hardware"}]
+
+
+class DiscourseStandIn(StandIn):
+    def __init__(self, api_key: str = "test-api-key", per_minute: int = 100000):
+        super().__init__()
+        self.api_key, self.per_minute = api_key, per_minute
+        self.down = False
+        self.forbidden: set[str] = set()   # path prefixes answering 403
+        self._limited: list[float] = []
+        self.topics: dict[int, dict[str, Any]] = {}
+        self.posts: dict[int, dict[str, Any]] = {}
+        self.log: list[tuple[str, str, str, Any]] = []
+        self.calls: deque[float] = deque()
+        self.rejected_429 = 0
+        self._next_topic, self._next_post = 1000, 5000
+
+    # --- set-up ------------------------------------------------------------------------
+
+    def add_topic(self, topic_id: int, title: str = "Printer on fire", category_id: int = 5,
+                  author: str = "alice", raw: str = "It is on fire.", tags=(), **extra) -> dict:
+        topic = {"id": topic_id, "title": title, "slug": re.sub(r"\W+", "-", title.lower()).strip("-"),
+                 "category_id": category_id, "tags": [{"id": i + 1, "name": t, "slug": t}
+                                                      for i, t in enumerate(tags)],
+                 "closed": False, "visible": True, "archetype": "regular", "allowed_groups": [],
+                 "external_id": None, "post_ids": [], **extra}
+        self.topics[topic_id] = topic
+        self._add_post(topic, author, raw)
+        return topic
+
+    def _add_post(self, topic: dict, username: str, raw: str) -> dict:
+        self._next_post += 1
+        post = {"id": self._next_post, "topic_id": topic["id"], "username": username, "raw": raw,
+                "cooked": f"<p>{raw}</p>", "post_number": len(topic["post_ids"]) + 1,
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
+        self.posts[post["id"]] = post
+        topic["post_ids"].append(post["id"])
+        return post
+
+    def rate_limit_next(self, n: int = 1, wait: float = 1.0) -> None:
+        self._limited += [wait] * n
+
+    def replies(self, topic_id: int, username: str = "system") -> list[dict]:
+        topic = self.topics[topic_id]
+        return [self.posts[p] for p in topic["post_ids"] if self.posts[p]["username"] == username]
+
+    def writes(self) -> list[tuple[str, str, Any]]:
+        return [(m, p, b) for m, p, q, b in self.log if m != "GET"]
+
+    # --- serving -----------------------------------------------------------------------
+
+    def handle(self, method, path, query, headers, body):
+        payload = json.loads(body) if body and body.strip().startswith(b"{") else (
+            {k: v[-1] for k, v in parse_qs(body.decode()).items()} if body else {})
+        with self.lock:
+            self.log.append((method, path, query, payload))
+            if self.down:
+                return 502, {"Content-Type": "text/html"}, b"<html>Bad Gateway</html>"
+            if headers.get("Api-Key") != self.api_key:
+                return 403, JSON, {"errors": ["You are not permitted to view the requested resource."],
+                                   "error_type": "invalid_access"}
+            if self._limited or self._over_limit():
+                wait = self._limited.pop(0) if self._limited else 60
+                self.rejected_429 += 1
+                return 429, {**JSON, "Retry-After": f"{wait:g}",
+                             "Discourse-Rate-Limit-Error-Code": "admin_api_key_rate_limit"}, {
+                    "errors": ["You've performed this action too many times."],
+                    "error_type": "rate_limit", "extras": {"wait_seconds": wait, "time_left": f"{wait:g} seconds"}}
+            if any(path.startswith(p) for p in self.forbidden):
+                return 403, JSON, {"errors": ["You are not permitted to view the requested resource."],
+                                   "error_type": "invalid_access"}
+            return self._route(method, path, parse_qs(query), payload)
+
+    def _over_limit(self) -> bool:
+        now = time.monotonic()
+        while self.calls and self.calls[0] <= now - 60:
+            self.calls.popleft()
+        if len(self.calls) >= self.per_minute:
+            return True
+        self.calls.append(now)
+        return False
+
+    ROUTES = [
+        ("GET", r"^/t/(\d+)\.json$", "_get_topic"),
+        ("GET", r"^/t/(\d+)/posts\.json$", "_get_posts"),
+        ("GET", r"^/posts/(\d+)\.json$", "_get_post"),
+        ("GET", r"^/t/external_id/([^/]+)\.json$", "_by_external_id"),
+        ("GET", r"^/categories\.json$", "_categories"),
+        ("POST", r"^/posts\.json$", "_create_post"),
+        ("PUT", r"^/t/-/(\d+)\.json$", "_update_topic"),
+        ("PUT", r"^/t/(\d+)/status\.json$", "_status"),
+        ("PUT", r"^/t/(\d+)/convert-topic/(private|public)$", "_convert"),
+        ("POST", r"^/t/(\d+)/invite-group\.json$", "_invite_group"),
+    ]
+
+    def _route(self, method, path, query, payload):
+        for verb, pattern, name in self.ROUTES:
+            match = re.match(pattern, path)
+            if verb == method and match:
+                return getattr(self, name)(*match.groups(), query=query, payload=payload)
+        return 404, JSON, {"errors": ["The requested URL or resource could not be found."],
+                           "error_type": "not_found"}
+
+    def _topic(self, topic_id):
+        return self.topics.get(int(topic_id))
+
+    def _post_view(self, post, raw=False):
+        view = {k: v for k, v in post.items() if k != "raw"}
+        return {**view, "raw": post["raw"]} if raw else view
+
+    def _get_topic(self, topic_id, query, payload):
+        topic = self._topic(topic_id)
+        if topic is None:
+            return 404, JSON, {"errors": ["not found"], "error_type": "not_found"}
+        posts = [self._post_view(self.posts[p]) for p in topic["post_ids"][:20]]
+        view = {k: v for k, v in topic.items() if k not in ("post_ids", "allowed_groups", "external_id")}
+        view["post_stream"] = {"posts": posts, "stream": list(topic["post_ids"])}
+        view["details"] = {"allowed_groups": [{"id": i + 1, "name": g}
+                                              for i, g in enumerate(topic["allowed_groups"])]}
+        return 200, JSON, view
+
+    def _get_posts(self, topic_id, query, payload):
+        ids = [int(i) for i in query.get("post_ids[]", [])]
+        return 200, JSON, {"post_stream": {"posts": [self._post_view(self.posts[i]) for i in ids
+                                                     if i in self.posts]}}
+
+    def _get_post(self, post_id, query, payload):
+        post = self.posts.get(int(post_id))
+        return (200, JSON, self._post_view(post, raw=True)) if post else (404, JSON, {"errors": ["not found"]})
+
+    def _by_external_id(self, external_id, query, payload):
+        for topic in self.topics.values():
+            if topic.get("external_id") == external_id:
+                return 301, {"Location": f"{self.base_url}/t/{topic['id']}.json"}, b""
+        return 404, JSON, {"errors": ["not found"], "error_type": "not_found"}
+
+    def _categories(self, query, payload):
+        return 200, JSON, {"category_list": {"categories": CATEGORIES}}
+
+    def _create_post(self, query, payload):
+        if "raw" not in payload:
+            return 422, JSON, {"errors": ["Body can't be blank"]}
+        if payload.get("topic_id"):
+            topic = self._topic(payload["topic_id"])
+            if topic is None:
+                return 404, JSON, {"errors": ["not found"]}
+            post = self._add_post(topic, "system", payload["raw"])
+            return 200, JSON, self._post_view(post, raw=True)
+        ext = payload.get("external_id")
+        if ext and any(t.get("external_id") == ext for t in self.topics.values()):
+            return 422, JSON, {"errors": ["External has already been taken"]}
+        self._next_topic += 1
+        pm = payload.get("archetype") == "private_message"
+        topic = self.add_topic(self._next_topic, payload.get("title", ""), category_id=None if pm else payload.get("category"),
+                               author="system", raw=payload["raw"], external_id=ext,
+                               archetype="private_message" if pm else "regular",
+                               recipients=payload.get("target_recipients"))
+        return 200, JSON, self._post_view(self.posts[topic["post_ids"][0]], raw=True)
+
+    def _update_topic(self, topic_id, query, payload):
+        topic = self._topic(topic_id)
+        if "category_id" in payload:
+            topic["category_id"] = int(payload["category_id"])
+        if "tags" in payload:
+            tags = payload["tags"]
+            if any(not isinstance(t, dict) for t in tags):
+                return 400, JSON, {"errors": ["tags must be objects (names alone are dropped in 2026.07)"]}
+            topic["tags"] = [{"id": t.get("id") or 100 + i, "name": t["name"], "slug": t["name"]}
+                             for i, t in enumerate(tags)]
+        return 200, JSON, {"basic_topic": {"id": topic["id"], "title": topic["title"], "slug": topic["slug"]}}
+
+    def _status(self, topic_id, query, payload):
+        topic = self._topic(topic_id)
+        status, enabled = payload.get("status"), payload.get("enabled")
+        if status not in ("closed", "visible", "archived", "pinned") or enabled not in ("true", "false"):
+            return 400, JSON, {"errors": ["bad status"]}
+        topic[status] = enabled == "true"
+        return 200, JSON, {"success": "OK", "topic_status_update": None}
+
+    def _convert(self, topic_id, kind, query, payload):
+        topic = self._topic(topic_id)
+        if kind == "private":
+            topic.update(archetype="private_message", category_id=None)
+        else:
+            topic.update(archetype="regular", category_id=payload.get("category_id"), allowed_groups=[])
+        return 200, JSON, {"success": True, "url": f"/t/{topic['slug']}/{topic['id']}"}
+
+    def _invite_group(self, topic_id, query, payload):
+        topic = self._topic(topic_id)
+        if topic["archetype"] != "private_message":
+            return 422, JSON, {"errors": ["topic_invite.not_pm"]}
+        if payload.get("group") not in topic["allowed_groups"]:
+            topic["allowed_groups"].append(payload.get("group"))
+        return 200, JSON, {"group": {"id": 1, "name": payload.get("group")}}

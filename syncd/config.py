@@ -166,7 +166,6 @@ SCHEMA: dict[str, Any] = {
 }
 SECRET_KEYS = {"webhook_secret", "api_key", "url"}  # never echoed: chat URLs carry a token
 CHANNEL_SCHEMA = {"type": (_str, "gchat"), "url": (_url, ""), "messages_per_minute": (_pos_int, 60)}
-CHANNEL_TYPES = ("gchat", "log")
 
 
 def _check_section(schema: dict, data: Any, path: tuple, src: yamlsrc.Source,
@@ -211,11 +210,18 @@ def _channels(data: Any, src: yamlsrc.Source, problems: list[str]) -> dict[str, 
     for name, spec in data.items():
         path = ("channels", name)
         values = _check_section(CHANNEL_SCHEMA, spec, path, src, problems)
-        if values["type"] not in CHANNEL_TYPES:
+        known = channel_types()
+        if values["type"] not in known:
             problems.append(f"{src.where(path + ('type',))}: unknown channel type "
-                            f"'{values['type']}' (valid: {', '.join(CHANNEL_TYPES)})")
+                            f"'{values['type']}' (valid: {', '.join(known)})")
         out[str(name)] = ChannelSettings(name=str(name), **values)
     return out
+
+
+def channel_types() -> list[str]:
+    """Every notifier type: one file each in ``syncd/notifiers/``."""
+    from syncd.notifiers import types
+    return sorted(types())
 
 
 def parse_settings(src: yamlsrc.Source) -> Settings:

@@ -108,16 +108,15 @@ def _refused(verb: str, path: str, exc: DiscourseError) -> Exception:
     if status is None or status >= 500:
         return TransientError(f"Discourse answered {status} to {what}: {exc}")
     if status == 403:
-        err = PermanentError(f"Discourse refused {what} (403): the API key lacks the scope "
-                             f"{scope_for(verb, path)}, or its user is not staff. Give the key "
-                             f"that scope (or use a global key). {_errors(response)}".strip())
-    elif status in (301, 302):
-        err = PermanentError(f"Discourse redirected {what} ({status}): check discourse.url "
-                             "and the API key")
-    else:
-        err = PermanentError(f"Discourse refused {what} ({status}): {_errors(response) or exc}")
-    err.status = status  # type: ignore[attr-defined]
-    return err
+        return PermanentError(f"Discourse refused {what} (403): the API key lacks the scope "
+                              f"{scope_for(verb, path)}, or its user is not staff. Give the "
+                              f"key that scope (or use a global key). "
+                              f"{_errors(response)}".strip(), status)
+    if status in (301, 302):
+        return PermanentError(f"Discourse redirected {what} ({status}): check discourse.url "
+                              "and the API key", status)
+    return PermanentError(f"Discourse refused {what} ({status}): {_errors(response) or exc}",
+                          status)
 
 
 class DiscourseGateway:

@@ -31,6 +31,8 @@ def _key(change: Change) -> tuple[str, str] | None:
         return change.name, str(change.tag)
     if change.name in ("topic_closed", "topic_reopened"):
         return "closed", str(change.name == "topic_closed")
+    if change.name == "visibility_changed":
+        return "visibility", str(change.new)
     return None
 
 
@@ -57,10 +59,17 @@ def mark(conn: sqlite3.Connection, ticket_id: int, changes: Sequence[Change],
         if not mine and key is not None:
             mine = _consume(conn, ticket_id, key[0], key[1], now)
         out.append(replace(change, by_syncd=mine) if mine else change)
-    primary = [c for c in out if c.name not in ("status_changed", "topic_edited")]
+    primary = [c for c in out if c.name not in ("status_changed", "topic_edited",
+                                                 "category_changed" if _private(out) else "")]
     if primary and all(c.by_syncd for c in primary):
         out = [replace(c, by_syncd=True) for c in out]
     return tuple(out)
+
+
+def _private(changes: Sequence[Change]) -> bool:
+    """Converting to a private message also drops the category: that follows the echo."""
+    return any(c.name == "visibility_changed" and c.new == "private" and c.by_syncd
+               for c in changes)
 
 
 def purge(conn: sqlite3.Connection, now: str | None = None) -> int:

@@ -63,4 +63,12 @@ class TransientError(DeliveryError):
 
 
 class PermanentError(DeliveryError):
-    """Trying again cannot help (a 4xx other than 429): the action goes to ``dead``."""
+    """Trying again cannot help (a 4xx other than 429): the action goes to ``dead``.
+
+    ``status`` is the HTTP status the other side answered, if any (``/healthz`` reports a
+    destination answering 401/403/404/410 as failing).
+    """
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status

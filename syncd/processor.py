@@ -48,6 +48,7 @@ class Processor:
                  similar: Any = None, pressure: Any = None):
         self.settings, self.store = settings, store
         self.pressure = pressure      # an IngestPressure: yield to a burst of deliveries
+        self.outbox_wake: Any = None  # a threading.Event the delivery workers wait on
         self.rules = rules            # a RulesHolder (``.current``) or None
         self.similar = similar        # the ``syncd.similar`` module or None
         self.name = "processor"
@@ -99,6 +100,7 @@ class Processor:
             metrics.PROCESSED.labels("failed").inc()
             return
         metrics.PROCESSED.labels("processed").inc()
+        self._wake_delivery(outcome)
         log.info("delivery_processed", ticket=outcome.ticket_id, created=outcome.created,
                  changes=outcome.changes, rules=outcome.firings, actions=outcome.actions,
                  note=outcome.note or None)
@@ -116,8 +118,14 @@ class Processor:
                       occurred_at=None, source="timer")
         with transaction(db) as conn:
             outcome = self.process_event(conn, event, None, now)
+        self._wake_delivery(outcome)
         log.info("ticket_announced_without_first_post", ticket=row[0], rules=outcome.firings)
         return True
+
+    def _wake_delivery(self, outcome: "Outcome") -> None:
+        """Committed actions are waiting: wake the delivery workers now, not at their poll."""
+        if outcome.actions and self.outbox_wake is not None:
+            self.outbox_wake.set()
 
     # --- one event, inside the caller's transaction -----------------------------------------
     def process_event(self, conn, event: Event, delivery_id: int | None,

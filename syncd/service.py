@@ -54,9 +54,10 @@ class Service:
 
     def start_workers(self, wake: threading.Event, pressure: Any = None) -> Processor:
         processor = Processor(self.settings, self.store, self.rules, _similar_module(), pressure)
+        processor.outbox_wake = threading.Event()
         self._spawn(processor, wake)
         for worker in _delivery_workers(self.settings, self.store):
-            self._spawn(worker)
+            self._spawn(worker, processor.outbox_wake)
         reconcile = _reconcile_worker(self.settings, self.store, processor)
         if reconcile is not None:
             self._spawn(reconcile)

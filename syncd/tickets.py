@@ -259,7 +259,10 @@ def _diff_topic(b: _Builder, topic: Topic) -> None:
     for tag in t.tags:
         if tag not in topic.tags:
             b.emit("tag_removed", tag=tag)
-    b.set(tags=topic.tags, visibility=visibility_of(topic))
+    visibility = visibility_of(topic)
+    if visibility != t.visibility:
+        b.emit("visibility_changed", old=t.visibility, new=visibility)
+    b.set(tags=topic.tags, visibility=visibility)
     if topic.closed != t.closed:
         b.set(closed=topic.closed)
         b.emit("topic_closed" if topic.closed else "topic_reopened")

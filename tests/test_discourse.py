@@ -12,6 +12,7 @@ import requests
 import responses
 
 from conftest import online
+from standins import reference
 from syncd.discourse import DiscourseGateway
 from syncd.errors import PermanentError, TransientError
 from syncd.outbox import Action
@@ -19,7 +20,7 @@ from syncd.ratelimit import TokenBucket
 
 BASE = "https://forum.example.com"
 JSON_CT = "application/json; charset=utf-8"
-SPEC = json.loads(Path("/work/shared/reference/discourse-openapi.json").read_text())
+SPEC = json.loads(reference("discourse-openapi.json").read_text())
 NOT_IN_SPEC = {("PUT", "/t/{id}/convert-topic/private"), ("PUT", "/t/{id}/convert-topic/public")}
 
 

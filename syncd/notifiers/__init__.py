@@ -1,8 +1,8 @@
 """Notifiers: one file a channel ``type`` (``gchat.py``, ``log.py``).
 
 A notifier class registers itself with ``@register("type")``; every module in this package
-is imported on first use, so adding Slack, Teams or SQS is one new file here (and its type
-name in ``config.CHANNEL_TYPES``). A notifier has:
+is imported on first use, so adding Slack, Teams or SQS is one new file here: config
+validation reads the known types from ``types()``. A notifier has:
 
 - ``__init__(channel, settings)``: ``channel`` is a ``ChannelSettings``;
 - ``render(action) -> dict``: the message it would send (pure; used by dry-run and tests);

@@ -157,9 +157,7 @@ def refusal(name: str, response: requests.Response) -> Exception:
                404: "the space or its webhook no longer exists: update its url",
                410: "the space or its webhook no longer exists: update its url"}
     reason = reasons.get(status, f"Google Chat refused the message{said}")
-    exc = PermanentError(f"channel {name}: {status}: {reason}")
-    exc.status = status  # type: ignore[attr-defined]  (read by /healthz's failing channels)
-    return exc
+    return PermanentError(f"channel {name}: {status}: {reason}", status)
 
 
 @register("gchat")

@@ -7,10 +7,27 @@ rate limits and revoked credentials.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
+
+
+# The published formats syncd is checked against: ../shared/reference beside the checkout
+# (as on every developer machine and in CI), or wherever SYNCD_REFERENCE points.
+REFERENCE = Path(os.environ.get("SYNCD_REFERENCE")
+                 or Path(__file__).resolve().parents[3] / "shared" / "reference")
+
+
+def reference(name: str) -> Path:
+    path = REFERENCE / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: the tests check what syncd sends against "
+                                "the published schemas in ../shared/reference (or set "
+                                "SYNCD_REFERENCE to that folder)")
+    return path
 
 
 class _Server(ThreadingHTTPServer):

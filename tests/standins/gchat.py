@@ -19,11 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from standins import StandIn
+from standins import StandIn, reference
 
-DISCOVERY = Path("/work/shared/reference/google-chat-v1-discovery.json")
-if not DISCOVERY.exists():  # the repo's sibling folder, wherever it is checked out
-    DISCOVERY = Path(__file__).resolve().parents[3] / "shared/reference/google-chat-v1-discovery.json"
+DISCOVERY = reference("google-chat-v1-discovery.json")
 JSON_TYPES = {"string": str, "boolean": bool, "object": dict, "array": list}
 
 

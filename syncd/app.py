@@ -18,7 +18,7 @@ from syncd import categories, deliveries, logs, metrics, signature
 from syncd.config import Settings
 from syncd.errors import PayloadError, PayloadTooLarge, StorageError, SyncdError
 from syncd.events import REQUIRED_HEADERS, Event, parse_body
-from syncd.store import Store
+from syncd.store import Store, transaction
 
 log = logs.get("syncd.app")
 ACTED_ON = {"topic", "post", "like", "solved"}
@@ -134,8 +134,8 @@ def _receive(r: Receiver):
     missing = [h for h in REQUIRED_HEADERS if not request.headers.get(h)]
     if missing:
         raise PayloadError(f"missing header(s): {', '.join(missing)}")
-    headers = dict(request.headers)
-    name, kind = headers["X-Discourse-Event"], headers["X-Discourse-Event-Type"]
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    name, kind = headers["x-discourse-event"], headers["x-discourse-event-type"]
     data = parse_body(body)
     if name == "ping" or kind == "ping":
         return _ignored("ping: syncd is listening", name)
@@ -150,22 +150,23 @@ def _receive(r: Receiver):
         if r.writer is not None:
             stored = r.writer.store_delivery(headers, body, event.topic_id)
         else:
-            stored = deliveries.store(conn, headers, body, event.topic_id)
+            with transaction(r.store.db()) as tx:
+                stored = deliveries.store(tx, headers, body, event.topic_id)
     except sqlite3.Error as exc:
         raise StorageError(f"could not store the delivery ({exc}); Discourse can redeliver it "
                            "from Admin → API → Webhooks once the database is writable") from exc
     if stored.duplicate:
-        metrics.DELIVERIES.labels("duplicate").inc()
+        metrics.DUPLICATE.inc()
         log.info("delivery_duplicate", discourse_event=name,
-                 event_id=headers["X-Discourse-Event-Id"])
+                 event_id=headers["x-discourse-event-id"])
         return _json({"status": "duplicate"}, 200)
     r.wake.set()
     if r.pressure is not None:
         r.pressure.touch()
-    metrics.DELIVERIES.labels("accepted").inc()
+    metrics.ACCEPTED.inc()
     log.debug("delivery_accepted", delivery_id=stored.id, discourse_event=name,
              ticket=event.topic_id)
-    return _json({"status": "accepted", "event_id": headers["X-Discourse-Event-Id"],
+    return _json({"status": "accepted", "event_id": headers["x-discourse-event-id"],
                   "delivery_id": stored.id}, 202)
 
 

@@ -25,9 +25,12 @@ class Stored:
     duplicate: bool
 
 
+_KEPT = tuple((name, name.lower()) for name in KEPT_HEADERS)
+
+
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     lowered = {k.lower(): v for k, v in headers.items()}
-    return {name: lowered[name.lower()] for name in KEPT_HEADERS if name.lower() in lowered}
+    return {name: lowered[low] for name, low in _KEPT if low in lowered}
 
 
 def body_hash(body: bytes) -> str:

@@ -42,7 +42,7 @@ class IngestPressure:
     and runs at full speed again once the receiver is quiet or the backlog is large.
     """
 
-    def __init__(self, quiet: float = 0.003, max_defer: float = 0.1, max_backlog: int = 10000):
+    def __init__(self, quiet: float = 0.003, max_defer: float = 0.25, max_backlog: int = 10000):
         self.quiet, self.max_defer, self.max_backlog = quiet, max_defer, max_backlog
         self._last = 0.0
 

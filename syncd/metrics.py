@@ -8,6 +8,7 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 DELIVERIES = Counter("syncd_deliveries_received_total",
                      "Webhook deliveries received, by the answer given",
                      ["status"], registry=REGISTRY)
+ACCEPTED, DUPLICATE = DELIVERIES.labels("accepted"), DELIVERIES.labels("duplicate")
 PROCESSED = Counter("syncd_deliveries_processed_total",
                     "Stored deliveries processed, by outcome", ["outcome"], registry=REGISTRY)
 ACTIONS = Counter("syncd_actions_total", "Outbox actions finished, by kind and result",

@@ -67,7 +67,9 @@ def _write_gate(conn: sqlite3.Connection) -> threading.Lock:
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception."""
     conn = db.conn
-    gate = _write_gate(conn)
+    gate = getattr(db, "_syncd_write_gate", None)
+    if gate is None:
+        gate = db._syncd_write_gate = _write_gate(conn)
     with gate:
         conn.execute("BEGIN IMMEDIATE")
         try:

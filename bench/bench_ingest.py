@@ -106,7 +106,7 @@ def main() -> None:
             time.sleep(0.5)
         bare_res = median_run(bare_runs)
         ingest_res = median_run(ingest_runs)
-        ratio = statistics.median(i["rps"] / b["rps"] for i, b in zip(ingest_runs, bare_runs))
+        ratio = statistics.median(i["rps"] / b["rps"] for i, b in zip(ingest_runs, bare_runs, strict=True))
         time.sleep(1)
         paced = load("open", sport, 200, deliveries(10_000_000, int(200 * SECONDS)), tmp)
         rss = rss_mb(syncd.pid)

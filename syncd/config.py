@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syncd import yamlsrc
@@ -73,6 +73,7 @@ class OutboxSettings:
 @dataclass(frozen=True)
 class ReconcileSettings:
     interval_minutes: float = 10.0
+    full_every_hours: float = 24.0
     on_start: bool = True
     page_size: int = 30
 
@@ -112,7 +113,11 @@ def _url(v):
     return v == "" or v.startswith(("http://", "https://")) or "an http(s) URL, or empty"
 def _port(v): return (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 65536) or "a port number"
 def _pos_int(v): return (isinstance(v, int) and not isinstance(v, bool) and v > 0) or "a whole number above 0"
-def _pos_num(v): return (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0) or "a number above 0"
+def _pos_num(v):
+    return (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0) or "a number above 0"
+def _hours(v):
+    return (isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0) \
+        or "a number of hours (0: never)"
 def _share(v): return (isinstance(v, (int, float)) and 0 < v <= 1) or "a fraction between 0 and 1"
 def _bool(v): return isinstance(v, bool) or "true or false"
 def _choice(*options):
@@ -161,7 +166,8 @@ SCHEMA: dict[str, Any] = {
                   "actions_per_ticket_per_hour": (_pos_int, 30)},
     "outbox": {"workers": (_pos_int, 2), "lease_seconds": (_pos_num, 120.0),
                "max_attempts": (_pos_int, 25), "max_backoff_seconds": (_pos_num, 3600.0)},
-    "reconcile": {"interval_minutes": (_pos_num, 10.0), "on_start": (_bool, True),
+    "reconcile": {"interval_minutes": (_pos_num, 10.0), "full_every_hours": (_hours, 24.0),
+                  "on_start": (_bool, True),
                   "page_size": (_pos_int, 30)},
 }
 SECRET_KEYS = {"webhook_secret", "api_key", "url"}  # never echoed: chat URLs carry a token

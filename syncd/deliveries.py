@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from syncd.clock import iso
+from syncd.store import rows
 
 KEPT_HEADERS = ("Content-Type", "User-Agent", "X-Discourse-Instance", "X-Discourse-Event-Id",
                 "X-Discourse-Event-Type", "X-Discourse-Event", "X-Discourse-Event-Signature")
@@ -62,9 +63,8 @@ def is_known_topic(conn: sqlite3.Connection, topic_id: int) -> bool:
 
 
 def next_pending(conn: sqlite3.Connection) -> dict[str, Any] | None:
-    cur = conn.execute("SELECT * FROM deliveries WHERE status = 'pending' ORDER BY id LIMIT 1")
-    row = cur.fetchone()
-    return dict(zip([d[0] for d in cur.description], row)) if row else None
+    found = rows(conn, "SELECT * FROM deliveries WHERE status = 'pending' ORDER BY id LIMIT 1")
+    return found[0] if found else None
 
 
 def pending_count(conn: sqlite3.Connection) -> int:

@@ -86,7 +86,7 @@ def claim(db, worker: str, now: datetime | None = None,
         found = cur.fetchall()  # RETURNING: read it all before COMMIT
         row = found[0] if found else None
         names = [d[0] for d in cur.description] if row else []
-    return Action.from_row(dict(zip(names, row))) if row else None
+    return Action.from_row(dict(zip(names, row, strict=True))) if row else None
 
 
 class _Conn:

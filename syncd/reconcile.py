@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from syncd import categories, logs, reconcile_diff as diff
+from syncd import categories, logs, reconcile_diff as diff, ticketstore
 from syncd.clock import iso, parse, utcnow
 from syncd.errors import PermanentError, SyncdError, TransientError
 from syncd.reconcile_api import ApiReader
@@ -26,10 +26,9 @@ from syncd.tickets import Ticket
 
 log = logs.get("syncd.reconcile")
 CHECKPOINT = "reconcile.checkpoint"
+LAST_FULL = "reconcile.last_full_at"
 CURSOR = "reconcile.cursor.{}"
 MAX_PAGES = 100_000        # bounds every walk: 3 million topics a list
-_TICKET_COLUMNS = ("id", "title", "category_id", "tags", "stage", "closed", "deleted",
-                   "visibility", "likes", "accepted_post_id")
 
 
 @dataclass
@@ -138,7 +137,7 @@ class Reconciler:
         """Synthetic events for what differs, and fingerprints that changed."""
         conn = self.store.db().conn
         ids = [i.topic.id for i in items]
-        tickets, seen = _tickets(conn, ids), _fingerprints(conn, ids)
+        tickets, seen = ticketstore.load_many(conn, ids), _fingerprints(conn, ids)
         events, prints = [], []
         for item in items:
             tid = item.topic.id
@@ -250,7 +249,7 @@ class ReconcileWorker:
                 self.settings, self.store, self.processor, self._reader)
         try:
             if self.walk is None:
-                self.walk = self.reconciler.begin(full=False)
+                self.walk = self.reconciler.begin(full=self._full_due(now))
             if self.reconciler.step(self.walk):
                 return True
         except (TransientError, SyncdError) as exc:  # the checkpoint keeps the progress
@@ -265,10 +264,22 @@ class ReconcileWorker:
             self._schedule(now)
         return now >= self.next_at
 
+    def _full_due(self, now: datetime) -> bool:
+        """A full walk now and then: changes that do not bump a topic (a like, a close, an
+        accepted answer, a move) are invisible to the incremental walk."""
+        hours = self.settings.reconcile.full_every_hours
+        if not hours:
+            return False
+        last = get_setting(self.store.db(), LAST_FULL)
+        return last is None or now - parse(last) >= timedelta(hours=hours)
+
     def _schedule(self, now: datetime) -> None:
         if self.walk is not None and self.walk.done:
             log.info("reconcile_done", mode=self.walk.mode, pages=self.walk.pages,
                      created=self.walk.created, corrected=self.walk.corrected)
+            if self.walk.mode == "full":
+                with transaction(self.store.db()) as conn:
+                    put_setting(conn, LAST_FULL, iso(now))
         self.walk = None
         self.next_at = now + timedelta(minutes=self.settings.reconcile.interval_minutes)
 
@@ -301,19 +312,6 @@ def _note_newest(walk: Walk, key: str, items: tuple[diff.Listed, ...]) -> None:
         known = walk.newest.get(key)
         if known is None or parse(newest) > parse(known):
             walk.newest[key] = newest
-
-
-def _tickets(conn, ids: list[int]) -> dict[int, Ticket]:
-    if not ids:
-        return {}
-    marks = ",".join("?" * len(ids))
-    found = {}
-    for row in conn.execute(f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets "
-                            f"WHERE id IN ({marks})", ids):
-        r = dict(zip(_TICKET_COLUMNS, row))
-        found[r["id"]] = Ticket(**{**r, "tags": tuple(json.loads(r["tags"] or "[]")),
-                                   "closed": bool(r["closed"]), "deleted": bool(r["deleted"])})
-    return found
 
 
 def _fingerprints(conn, ids: list[int]) -> dict[int, tuple]:

@@ -37,6 +37,15 @@ def load(conn: sqlite3.Connection, ticket_id: int) -> Ticket | None:
     return _to_ticket(found[0], fired)
 
 
+def load_many(conn: sqlite3.Connection, ids: list[int]) -> dict[int, Ticket]:
+    """Several tickets by id in one query (without their rule firings)."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    found = rows(conn, f"SELECT * FROM tickets WHERE id IN ({marks})", list(ids))
+    return {r["id"]: _to_ticket(r) for r in found}
+
+
 def save(conn: sqlite3.Connection, ticket: Ticket, now: str | None = None) -> None:
     values = {k: getattr(ticket, k) for k in _COLUMNS}
     values["tags"] = json.dumps(list(ticket.tags))

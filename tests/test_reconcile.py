@@ -299,3 +299,31 @@ def test_rules_fire_once_for_reconciled_tickets(tmp_path, forum):
     fired = conn.execute("SELECT rule, event FROM rule_firings").fetchall()
     assert fired == [("new-is-high", "topic_created")]
     assert ticketstore.load(conn, 1).priority == "high" and ticketstore.load(conn, 1).likes == 2
+
+
+def test_worker_walks_everything_again_after_full_every_hours(tmp_path, forum):
+    """A change that does not bump a topic (a close) is found by the periodic full walk."""
+    forum.generate(40)
+    settings = online(tmp_path, forum.url, "[support]")
+    settings = replace(settings, reconcile=replace(settings.reconcile, full_every_hours=24))
+    store, _ = prepare(settings)
+    worker = make_worker(settings, store, Processor(settings, store))
+    worker._reader = ApiReader.from_settings(settings)
+    now = utcnow()
+    for _ in range(10):
+        if not worker.run_once(now):
+            break
+    target = next(t for t in forum.topics.values() if not t.closed and t.bumped_at < max(
+        x.bumped_at for x in forum.topics.values()))
+    target.closed = True          # closing does not bump the topic
+    forum.changed()
+    for _ in range(10):           # an incremental walk 11 minutes later does not see it
+        if not worker.run_once(now + timedelta(minutes=11)):
+            break
+    assert ticketstore.load(store.db().conn, target.id).status != "closed"
+    for _ in range(10):           # the full walk a day later does
+        if not worker.run_once(now + timedelta(hours=25)):
+            break
+    assert ticketstore.load(store.db().conn, target.id).status == "closed"
+    assert any(h["source"] == "reconcile" and h["name"] == "topic_closed"
+               for h in ticketstore.history(store.db().conn, target.id))

@@ -37,7 +37,8 @@ def outbox(ctx: click.Context, failed: bool, as_json: bool, limit: int) -> None:
     if ctx.invoked_subcommand is not None:
         return  # settings are loaded by the subcommand, after its own -h
     settings = settings_of(ctx)
-    found = box.list_actions(_open(settings), failed=failed, limit=limit)
+    db = _open(settings)
+    found = box.list_actions(db, failed=failed, limit=limit)
     for row in found:
         if as_json:
             row = {**row, "params": json.loads(row["params"])}
@@ -45,7 +46,14 @@ def outbox(ctx: click.Context, failed: bool, as_json: bool, limit: int) -> None:
         else:
             click.echo(_line(row))
     if not found and not as_json:
-        click.echo("no failed actions" if failed else "the outbox is empty: everything was delivered")
+        click.echo("no failed actions" if failed else _nothing_waiting(db))
+
+
+def _nothing_waiting(db) -> str:
+    by_status = box.counts(db)["by_status"]
+    done = ", ".join(f"{by_status[s]} {s.replace('_', '-')}" for s in ("sent", "dry_run")
+                     if by_status.get(s))
+    return "nothing waiting or failed" + (f" ({done})" if done else "")
 
 
 @outbox.command("retry")

@@ -256,7 +256,11 @@ def config_path(explicit: str | None = None) -> str:
 
 def load_settings(path: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read, interpolate and validate a config file; ``ConfigError`` lists every problem."""
-    return parse_settings(yamlsrc.load_file(config_path(path), env))
+    path = config_path(path)
+    if not os.path.exists(path):
+        raise ConfigError(f"{path}:1: file not found: copy config.example.yaml to {path}, "
+                          "or name another file with --config or SYNCD_CONFIG")
+    return parse_settings(yamlsrc.load_file(path, env))
 
 
 def settings_from_text(text: str, filename: str = "config.yaml",

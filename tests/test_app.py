@@ -1,7 +1,6 @@
 """Every row of the contract's HTTP table, through Flask's test client."""
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import pytest
@@ -10,7 +9,7 @@ from syncd.app import Receiver, create_app
 from syncd.processor import Processor
 from syncd.service import prepare
 
-from conftest import SECRET, make_settings, sample, sample_body, signed_sample
+from conftest import SECRET, make_settings, sample_body, signed_sample
 
 
 @pytest.fixture

@@ -40,7 +40,8 @@ def _setup(tmp_path, chat_url=CHAT_URL, discourse_url=""):
 def _row(store, action_id):
     return dict(zip(("status", "attempts", "last_error", "result", "next_attempt_at"),
                     store.db().conn.execute("SELECT status, attempts, last_error, result, next_attempt_at "
-                                            "FROM outbox WHERE id = ?", (action_id,)).fetchone()))
+                                            "FROM outbox WHERE id = ?", (action_id,)).fetchone(),
+                    strict=True))
 
 
 def test_dry_run_renders_logs_and_marks_dry_run(tmp_path):
@@ -60,7 +61,8 @@ def test_dry_run_renders_logs_and_marks_dry_run(tmp_path):
 @responses.activate
 def test_notification_is_sent_and_marked_sent(tmp_path):
     """A channel with a URL gets the card; the action is sent with Chat's message name."""
-    responses.post(CHAT, json={"name": "spaces/AAAA/messages/m1", "thread": {"name": "spaces/AAAA/threads/t"}})
+    responses.post(CHAT, json={"name": "spaces/AAAA/messages/m1",
+                               "thread": {"name": "spaces/AAAA/threads/t"}})
     settings, store, worker = _setup(tmp_path)
     action_id = add_action(store.db().conn, 42, "notify", notify_params(42))
     with structlog.testing.capture_logs() as logged:

@@ -28,7 +28,8 @@ def _config(tmp_path, chat=None, discourse=None, extra=""):
             "  staff_groups: [support-team]\n"
             + (f"  url: {discourse.base_url}\n" if discourse else "")
             + "channels:\n"
-            + (f"  staff: {{type: gchat, url: '{chat.url}', messages_per_minute: 60000}}\n" if chat else "  staff: {type: log}\n")
+            + (f"  staff: {{type: gchat, url: '{chat.url}', messages_per_minute: 60000}}\n" if chat
+               else "  staff: {type: log}\n")
             + "outbox: {workers: 2, lease_seconds: 2}\n" + extra)
     path = tmp_path / "config.yaml"
     path.write_text(text)
@@ -113,7 +114,8 @@ def test_discourse_actions_happen_once_across_429_and_a_crash(tmp_path):
         add_action(conn, 42, "set_visibility", {"visibility": "private"}, iso(T0))
         add_action(conn, 43, "move_to_category", {"category": "hardware", "category_id": None}, iso(T0))
         add_action(conn, 43, "promote_faq", {"category": "faq", "category_id": 10, "mode": "copy",
-                                             "accepted_post_id": None, "private": False, "title": "How do I reset it"}, iso(T0))
+                                             "accepted_post_id": None, "private": False,
+                                             "title": "How do I reset it"}, iso(T0))
         add_action(conn, 43, "close_topic", {}, iso(T0))
         from syncd import outbox
         crashed = outbox.claim(workers[0].store.db(), "ghost", T0, 2)   # a worker that dies

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import jsonschema
@@ -47,7 +46,8 @@ def assert_as_spec_says(calls) -> None:
         if (req.method, template) in NOT_IN_SPEC or not req.body:
             continue
         assert req.headers["Content-Type"] == "application/json"
-        schema = SPEC["paths"][template][req.method.lower()]["requestBody"]["content"]["application/json"]["schema"]
+        operation = SPEC["paths"][template][req.method.lower()]
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
         jsonschema.Draft202012Validator(schema).validate(json.loads(req.body))
 
 
@@ -121,7 +121,8 @@ def test_429_is_not_slept_on_and_pauses_the_budget(gateway):
     """A 429 raises TransientError with Retry-After at once (no pydiscourse sleep-retry) and
     pauses the shared bucket."""
     responses.post(f"{BASE}/posts.json", status=429, content_type=JSON_CT,
-                   headers={"Retry-After": "42", "Discourse-Rate-Limit-Error-Code": "admin_api_key_rate_limit"},
+                   headers={"Retry-After": "42",
+                            "Discourse-Rate-Limit-Error-Code": "admin_api_key_rate_limit"},
                    json={"errors": ["slow down"], "error_type": "rate_limit", "extras": {"wait_seconds": 42}})
     with pytest.raises(TransientError) as caught:
         gateway.perform(_action("reply", {"raw": "x"}), _expects()[1], False)
@@ -166,14 +167,17 @@ def test_5xx_and_connection_errors_are_transient(gateway):
 def test_private_converts_then_invites_each_staff_group_with_echoes(gateway):
     """Private: convert-topic/private, then invite-group per staff group; the echo is recorded first."""
     responses.get(f"{BASE}/t/42.json", json=_topic(), content_type=JSON_CT)
-    responses.put(f"{BASE}/t/42/convert-topic/private", json={"success": True, "url": "/t/x/42"}, content_type=JSON_CT)
-    responses.post(f"{BASE}/t/42/invite-group.json", json={"group": {"id": 1, "name": "g"}}, content_type=JSON_CT)
+    responses.put(f"{BASE}/t/42/convert-topic/private", json={"success": True, "url": "/t/x/42"},
+                  content_type=JSON_CT)
+    responses.post(f"{BASE}/t/42/invite-group.json", json={"group": {"id": 1, "name": "g"}},
+                   content_type=JSON_CT)
     seen, expect = _expects()
     result = gateway.perform(_action("set_visibility", {"visibility": "private"}), expect, False)
     assert result["done"] == ["converted", "invited support-team", "invited staff"]
     assert seen == [("visibility", "private")]
     invites = [json.loads(c.request.body) for c in responses.calls if "invite-group" in c.request.url]
-    assert invites == [{"group": "support-team", "should_notify": False}, {"group": "staff", "should_notify": False}]
+    assert invites == [{"group": "support-team", "should_notify": False},
+                       {"group": "staff", "should_notify": False}]
     assert_as_spec_says(responses.calls)
 
 
@@ -229,9 +233,9 @@ def test_unknown_slug_falls_back_to_the_params_category_id(gateway):
 def test_faq_copy_never_copies_a_private_ticket(gateway):
     """promote_faq of a private ticket is skipped and nothing is written."""
     responses.get(f"{BASE}/t/42.json", json=_topic(archetype="private_message"), content_type=JSON_CT)
-    result = gateway.perform(_action("promote_faq", {"category": "faq", "category_id": 10, "mode": "copy",
-                                                     "accepted_post_id": 501, "private": False, "title": "t"}),
-                             _expects()[1], False)
+    params = {"category": "faq", "category_id": 10, "mode": "copy",
+              "accepted_post_id": 501, "private": False, "title": "t"}
+    result = gateway.perform(_action("promote_faq", params), _expects()[1], False)
     assert "private" in result["skipped"] and len(responses.calls) == 1
 
 
@@ -242,8 +246,10 @@ def test_faq_copy_quotes_question_and_answer_once(gateway):
     responses.get(f"{BASE}/t/42.json", json=_topic(), content_type=JSON_CT)
     responses.get(f"{BASE}/categories.json", content_type=JSON_CT,
                   json={"category_list": {"categories": [{"id": 10, "slug": "faq"}]}})
-    responses.get(f"{BASE}/posts/500.json", json={"id": 500, "username": "alice", "post_number": 1, "raw": "It burns"}, content_type=JSON_CT)
-    responses.get(f"{BASE}/posts/501.json", json={"id": 501, "username": "bob", "post_number": 2, "raw": "Unplug it"}, content_type=JSON_CT)
+    responses.get(f"{BASE}/posts/500.json", content_type=JSON_CT,
+                  json={"id": 500, "username": "alice", "post_number": 1, "raw": "It burns"})
+    responses.get(f"{BASE}/posts/501.json", content_type=JSON_CT,
+                  json={"id": 501, "username": "bob", "post_number": 2, "raw": "Unplug it"})
     responses.post(f"{BASE}/posts.json", json={"id": 900, "topic_id": 77}, content_type=JSON_CT)
     params = {"category": "faq", "category_id": None, "mode": "copy", "accepted_post_id": 501,
               "private": False, "title": "Printer on fire"}

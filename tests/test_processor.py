@@ -1,7 +1,6 @@
 """The processor: stored deliveries become tickets, one transaction each, in order."""
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 from syncd import deliveries, echoes, ticketstore
@@ -10,7 +9,7 @@ from syncd.processor import Processor
 from syncd.service import prepare
 from syncd.store import transaction
 
-from conftest import make_settings, sample, sample_body, signed_sample
+from conftest import make_settings, sample_body, signed_sample
 
 
 def setup(tmp_path, **kw):
@@ -21,7 +20,6 @@ def setup(tmp_path, **kw):
 
 def put(store, name, body=None, event_id=None):
     headers, raw = signed_sample(name, event_id=event_id, body=body)
-    topic = json.loads(raw)
     with transaction(store.db()) as conn:
         return deliveries.store(conn, headers, raw, 1234).id
 

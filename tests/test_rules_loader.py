@@ -49,7 +49,8 @@ def test_unknown_condition_and_key_and_event(tmp_path):
             "      titel_matches: x\n    then: [close_topic]\n")
     lines = problems(tmp_path, text)
     f = f"{tmp_path}/20-x.yaml"
-    assert f"{f}:4: unknown key 'iff' (did you mean 'if'? valid: name, description, on, if, then, once, stop)" in lines
+    assert (f"{f}:4: unknown key 'iff' (did you mean 'if'? "
+            "valid: name, description, on, if, then, once, stop)") in lines
     assert any(l.startswith(f"{f}:3: unknown event 'topic_create' (did you mean 'topic_created'?")
                for l in lines)
     assert any(l.startswith(f"{f}:6: unknown condition 'titel_matches' (did you mean "

@@ -113,7 +113,8 @@ def ticket(ticket_id: int, **extra: Any) -> dict[str, Any]:
             "url": f"https://forum.example.com/t/printer-{ticket_id}-on-fire/{ticket_id}",
             "category_id": 5, "category": "support", "tags": ["printer", "urgent-ish"],
             "status": "open", "priority": "high", "visibility": "public", "likes": 3,
-            "author": "alice", "body": "It is <on fire> & smoking.", "created_at": "2026-03-02T09:14:07.512000Z",
+            "author": "alice", "body": "It is <on fire> & smoking.",
+            "created_at": "2026-03-02T09:14:07.512000Z",
             "updated_at": "2026-03-02T09:14:07.512000Z", "first_response_at": None,
             "resolved_at": None, "accepted_post_id": None}
     return {**base, **extra}

@@ -92,7 +92,8 @@ class DiscourseStandIn(StandIn):
                 return 429, {**JSON, "Retry-After": f"{wait:g}",
                              "Discourse-Rate-Limit-Error-Code": "admin_api_key_rate_limit"}, {
                     "errors": ["You've performed this action too many times."],
-                    "error_type": "rate_limit", "extras": {"wait_seconds": wait, "time_left": f"{wait:g} seconds"}}
+                    "error_type": "rate_limit",
+                    "extras": {"wait_seconds": wait, "time_left": f"{wait:g} seconds"}}
             if any(path.startswith(p) for p in self.forbidden):
                 return 403, JSON, {"errors": ["You are not permitted to view the requested resource."],
                                    "error_type": "invalid_access"}
@@ -153,7 +154,9 @@ class DiscourseStandIn(StandIn):
 
     def _get_post(self, post_id, query, payload):
         post = self.posts.get(int(post_id))
-        return (200, JSON, self._post_view(post, raw=True)) if post else (404, JSON, {"errors": ["not found"]})
+        if not post:
+            return 404, JSON, {"errors": ["not found"]}
+        return 200, JSON, self._post_view(post, raw=True)
 
     def _by_external_id(self, external_id, query, payload):
         for topic in self.topics.values():
@@ -178,7 +181,8 @@ class DiscourseStandIn(StandIn):
             return 422, JSON, {"errors": ["External has already been taken"]}
         self._next_topic += 1
         pm = payload.get("archetype") == "private_message"
-        topic = self.add_topic(self._next_topic, payload.get("title", ""), category_id=None if pm else payload.get("category"),
+        topic = self.add_topic(self._next_topic, payload.get("title", ""),
+                               category_id=None if pm else payload.get("category"),
                                author="system", raw=payload["raw"], external_id=ext,
                                archetype="private_message" if pm else "regular",
                                recipients=payload.get("target_recipients"))

@@ -118,9 +118,11 @@ class ChatStandIn(StandIn):
             if method != "POST" or not path.startswith("/v1/spaces/"):
                 return 404, {}, b"not found"
             if self.deleted:
-                return 404, {"Content-Type": "application/json"}, {"error": {"code": 404, "message": "Requested entity was not found."}}
+                return 404, {"Content-Type": "application/json"}, {
+                    "error": {"code": 404, "message": "Requested entity was not found."}}
             if self.revoked or q.get("key") != self.key or q.get("token") != self.token:
-                return 401, {"Content-Type": "application/json"}, {"error": {"code": 401, "message": "Request had invalid authentication credentials."}}
+                return 401, {"Content-Type": "application/json"}, {
+                    "error": {"code": 401, "message": "Request had invalid authentication credentials."}}
             return self._create(q, body)
 
     def _create(self, q: dict[str, str], body: bytes):
@@ -142,7 +144,8 @@ class ChatStandIn(StandIn):
         problems = message_errors(msg)
         if problems:
             self.invalid.append(problems)
-            return 400, {"Content-Type": "application/json"}, {"error": {"code": 400, "message": "; ".join(problems)}}
+            return 400, {"Content-Type": "application/json"}, {
+                "error": {"code": 400, "message": "; ".join(problems)}}
         self.sent_at.append(now)
         key = (msg.get("thread") or {}).get("threadKey")
         option = q.get("messageReplyOption")
@@ -155,6 +158,7 @@ class ChatStandIn(StandIn):
                   "received_at": time.time(), "requestId": request_id}
         self.messages.append(stored)
         if request_id:
-            self.by_request[request_id] = {k: v for k, v in stored.items() if k not in ("received_at", "requestId")}
+            self.by_request[request_id] = {k: v for k, v in stored.items()
+                                           if k not in ("received_at", "requestId")}
         answer = {k: v for k, v in stored.items() if k not in ("received_at", "requestId")}
         return 200, {"Content-Type": "application/json; charset=UTF-8"}, answer

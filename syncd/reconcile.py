@@ -13,6 +13,8 @@ checkpoint in one transaction, so an interrupted walk resumes where it stopped.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -27,6 +29,9 @@ from syncd.tickets import Ticket
 log = logs.get("syncd.reconcile")
 CHECKPOINT = "reconcile.checkpoint"
 LAST_FULL = "reconcile.last_full_at"
+LEASE = "reconcile.lease"
+LEASE_SECONDS = 600           # a page takes seconds; a holder silent this long is gone
+HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 CURSOR = "reconcile.cursor.{}"
 MAX_PAGES = 100_000        # bounds every walk: 3 million topics a list
 
@@ -66,6 +71,7 @@ class Reconciler:
     def begin(self, full: bool = False, restart: bool = False) -> Walk:
         """Resume an interrupted walk (unless ``restart``), or start one."""
         db = self.store.db()
+        self._take_lease()
         saved = get_setting(db, CHECKPOINT)
         if saved and not restart:
             walk = Walk(**json.loads(saved))
@@ -200,21 +206,49 @@ class Reconciler:
             if walk.done:
                 for key, newest in walk.newest.items():
                     put_setting(conn, CURSOR.format(key), newest)
-                conn.execute("DELETE FROM settings WHERE key = ?", (CHECKPOINT,))
+                conn.execute("DELETE FROM settings WHERE key IN (?, ?)", (CHECKPOINT, LEASE))
             else:
                 put_setting(conn, CHECKPOINT, _dump(walk))
+                put_setting(conn, LEASE, self._lease_value(now))
+
+    # --- one walk at a time --------------------------------------------------------------
+    def _lease_value(self, now: datetime) -> str:
+        return json.dumps({"holder": HOLDER, "until": iso(now + timedelta(seconds=LEASE_SECONDS))})
+
+    def release(self) -> None:
+        """Give the lease up if this process holds it (the checkpoint is kept)."""
+        with transaction(self.store.db()) as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (LEASE,)).fetchone()
+            if row and json.loads(row[0])["holder"] == HOLDER:
+                conn.execute("DELETE FROM settings WHERE key = ?", (LEASE,))
+
+    def _take_lease(self) -> None:
+        """``syncd sync`` and serve's reconcile share one checkpoint: one walk at a time.
+        The lease is renewed with every page and lapses if its holder dies."""
+        now = self.clock()
+        with transaction(self.store.db()) as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (LEASE,)).fetchone()
+            held = json.loads(row[0]) if row else None
+            if held and held["holder"] != HOLDER and parse(held["until"]) > now:
+                raise SyncdError(f"another reconcile is walking the forum ({held['holder']}, "
+                                 f"lease until {held['until']}): wait for it to finish, or "
+                                 "stop the other syncd")
+            put_setting(conn, LEASE, self._lease_value(now))
 
     # --- a whole walk --------------------------------------------------------------------
     def sync(self, full: bool = False, restart: bool = False,
              on_page: Callable[[Walk], None] | None = None) -> Walk:
         """Run a walk to its end (``TransientError`` leaves the checkpoint to resume from)."""
         walk = self.begin(full, restart)
-        for _ in range(MAX_PAGES * max(1, len(walk.lists))):
-            more = self.step(walk)
-            if on_page is not None:
-                on_page(walk)
-            if not more:
-                break
+        try:
+            for _ in range(MAX_PAGES * max(1, len(walk.lists))):
+                more = self.step(walk)
+                if on_page is not None:
+                    on_page(walk)
+                if not more:
+                    break
+        finally:  # interrupted (Ctrl-C, an error): the checkpoint stays, the lease goes
+            self.release()
         log.info("reconcile_done", mode=walk.mode, pages=walk.pages, topics=walk.topics,
                  created=walk.created, corrected=walk.corrected, calls=self.reader.calls,
                  rate_limited=self.reader.rate_limited)
@@ -254,8 +288,15 @@ class ReconcileWorker:
                 return True
         except (TransientError, SyncdError) as exc:  # the checkpoint keeps the progress
             log.warning("reconcile_paused", error=str(exc), hint="tried again next interval")
+            self.reconciler.release()
+            self.walk = None
         self._schedule(now)
         return False
+
+    def close(self) -> None:
+        """serve is stopping: keep the checkpoint, give up the lease."""
+        if self.reconciler is not None:
+            self.reconciler.release()
 
     def _due(self, now: datetime) -> bool:
         if self.next_at is None:

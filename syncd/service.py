@@ -40,6 +40,12 @@ def run_loop(worker: Any, stop: threading.Event, wake: threading.Event | None = 
                 wake.clear()
             else:
                 stop.wait(idle)
+    close = getattr(worker, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception as exc:  # stopping must not fail on a worker's clean-up
+            log.warning("worker_close_failed", worker=name, error=str(exc))
     log.info("worker_stopped", worker=name)
 
 

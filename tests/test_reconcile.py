@@ -327,3 +327,20 @@ def test_worker_walks_everything_again_after_full_every_hours(tmp_path, forum):
     assert ticketstore.load(store.db().conn, target.id).status == "closed"
     assert any(h["source"] == "reconcile" and h["name"] == "topic_closed"
                for h in ticketstore.history(store.db().conn, target.id))
+
+
+def test_a_second_walk_waits_for_the_first(tmp_path, forum, monkeypatch):
+    """While one process walks (a live lease), another sync refuses with a clear reason."""
+    import syncd.reconcile as rec_mod
+    forum.generate(70)
+    settings = online(tmp_path, forum.url, "[support]")
+    rec, store = reconciler(settings)
+    walk = rec.begin(full=True)
+    rec.step(walk)                                    # one page done, the lease is live
+    monkeypatch.setattr(rec_mod, "HOLDER", "other-host:4242")
+    other, _ = reconciler(settings)
+    with pytest.raises(rec_mod.SyncdError, match="another reconcile"):
+        other.begin()
+    monkeypatch.undo()                                # back to this process's holder name
+    rec.sync()                                        # the lease is released at the end
+    assert get_setting(store.db(), rec_mod.LEASE) is None

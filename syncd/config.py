@@ -74,6 +74,7 @@ class OutboxSettings:
 class ReconcileSettings:
     interval_minutes: float = 10.0
     full_every_hours: float = 24.0
+    announce_within_hours: float = 24.0
     on_start: bool = True
     page_size: int = 30
 
@@ -167,6 +168,7 @@ SCHEMA: dict[str, Any] = {
     "outbox": {"workers": (_pos_int, 2), "lease_seconds": (_pos_num, 120.0),
                "max_attempts": (_pos_int, 25), "max_backoff_seconds": (_pos_num, 3600.0)},
     "reconcile": {"interval_minutes": (_pos_num, 10.0), "full_every_hours": (_hours, 24.0),
+                  "announce_within_hours": (_hours, 24.0),
                   "on_start": (_bool, True),
                   "page_size": (_pos_int, 30)},
 }

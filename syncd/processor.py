@@ -27,6 +27,8 @@ from syncd.tickets import StaffPolicy, Ticket, apply
 
 log = logs.get("syncd.processor")
 STAFF_REFRESH_SECONDS = 60.0
+IMPORT_NOTE = ("imported by reconcile: the topic is older than reconcile.announce_within_hours, "
+               "so no rules ran for it")
 
 
 @dataclass
@@ -144,7 +146,10 @@ class Processor:
         ticket = replace(ticket, url=self.url_of(ticket, event))
         changes = echoes.mark(conn, ticket.id, transition.changes,
                               self.settings.discourse.api_username, at)
-        decision = self.decide(conn, ticket, changes, now)
+        if event.extra.get("import"):
+            decision = NoRules(ticket, changes, notes=(IMPORT_NOTE,))
+        else:
+            decision = self.decide(conn, ticket, changes, now)
         ticketstore.save(conn, decision.ticket, at)
         if self.similar is not None:
             self.similar.index(conn, decision.ticket)
@@ -179,7 +184,8 @@ class Processor:
         for note in decision.notes:
             ticketstore.add_history(conn, tid, "note", "rules", {"note": note}, event.source,
                                     delivery_id, at)
-            log.warning("rules_note", note=note)
+            if note is not IMPORT_NOTE:
+                log.warning("rules_note", note=note)
 
     # --- collaborators ---------------------------------------------------------------------
     def decide(self, conn, ticket: Ticket, changes, now: datetime):

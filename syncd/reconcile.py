@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -181,7 +181,16 @@ class Reconciler:
         if count is not None and (ticket is None or count != ticket.likes):
             if count or ticket is not None:
                 out.append(diff.likes_event(tid, item.topic.category_id, count, likers))
+        if plan.new and self._historic(item):
+            out = [replace(ev, extra={**ev.extra, "import": True}) for ev in out]
         return out
+
+    def _historic(self, item: diff.Listed) -> bool:
+        """A topic syncd never saw, created before ``reconcile.announce_within_hours``: it
+        becomes a ticket without running rules (no pings or replies on old questions)."""
+        created = item.topic.created_at
+        window = timedelta(hours=self.settings.reconcile.announce_within_hours)
+        return bool(created) and self.clock() - parse(created) > window
 
     def _accepted_id(self, tid: int, view: dict[str, Any]) -> int | None:
         post_id, number = diff.accepted_in_view(view)

@@ -25,7 +25,7 @@ from syncd.store import get_setting
 from syncd.tickets import Ticket
 
 from conftest import make_settings
-from standins.discourse_catalog import Catalog
+from standins.discourse_catalog import BASE_TIME, Catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -290,7 +290,9 @@ def test_rules_fire_once_for_reconciled_tickets(tmp_path, forum):
     settings = online(tmp_path, forum.url, "[support]")
     store, _ = prepare(settings)
     processor = Processor(settings, store, RulesHolder(rules, [], {"support": 5}))
-    rec = Reconciler(settings, store, processor, ApiReader.from_settings(settings))
+    just_after = lambda: BASE_TIME + timedelta(hours=1)  # noqa: E731  the topic is recent
+    rec = Reconciler(settings, store, processor, ApiReader.from_settings(settings),
+                     clock=just_after)
     rec.sync()
     forum.topics[1].posts[0].likers.append(77)
     forum.reply(1)
@@ -344,3 +346,23 @@ def test_a_second_walk_waits_for_the_first(tmp_path, forum, monkeypatch):
     monkeypatch.undo()                                # back to this process's holder name
     rec.sync()                                        # the lease is released at the end
     assert get_setting(store.db(), rec_mod.LEASE) is None
+
+
+def test_old_topics_are_imported_without_running_rules(tmp_path, forum):
+    """A forum's history (topics older than announce_within_hours) fires no rule."""
+    from syncd.rules.reloader import RulesHolder
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: ping\n    on: [topic_created, post_liked]\n"
+                     "    then:\n      - set_priority: high\n")
+    forum.add_topic(1, likes=3)                 # created in 2024: history
+    settings = online(tmp_path, forum.url, "[support]")
+    store, _ = prepare(settings)
+    processor = Processor(settings, store, RulesHolder(rules, [], {"support": 5}))
+    Reconciler(settings, store, processor, ApiReader.from_settings(settings)).sync()
+    conn = store.db().conn
+    ticket = ticketstore.load(conn, 1)
+    assert ticket.announced and ticket.likes == 3 and ticket.priority == "normal"
+    assert conn.execute("SELECT COUNT(*) FROM rule_firings").fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    notes = [h["detail"]["note"] for h in history(store, 1) if h["kind"] == "note"]
+    assert notes and all("imported by reconcile" in n for n in notes)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -123,3 +124,38 @@ def test_sigterm_drains_and_exits(tmp_path):
     assert proc.wait(20) == 0, log_path.read_text()[-3000:]
     lines = [json.loads(l) for l in log_path.read_text().splitlines() if l.startswith("{")]
     assert any(l.get("event") == "stopped" for l in lines)
+
+
+def rules_loaded(port: int) -> int:
+    return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()["rules_loaded"]
+
+
+def test_sighup_reloads_rules_and_keeps_the_old_ones_on_error(tmp_path):
+    """SIGHUP with a broken rules file keeps serving the old rules; a good file is taken."""
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    port = free_port()
+    cfg, log_path = write_config(tmp_path, port), tmp_path / "serve.log"
+    cfg.write_text(cfg.read_text().replace(f"rules: {ROOT / 'rules'}", f"rules: {rules}"))
+    proc = start(cfg, log_path)
+    try:
+        wait_ready(port, proc, log_path)
+        before = rules_loaded(port)
+        (rules / "90-broken.yaml").write_text("rules:\n  - name: x\n    on: topic_creatd\n")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        assert proc.poll() is None and rules_loaded(port) == before
+        assert "rules_reload_failed" in log_path.read_text()
+        (rules / "90-broken.yaml").write_text(
+            "rules:\n  - name: extra\n    on: topic_created\n    then:\n      - notify: staff\n")
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while rules_loaded(port) != before + 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert rules_loaded(port) == before + 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -59,6 +59,7 @@ class ChannelSettings:
 @dataclass(frozen=True)
 class ProcessorSettings:
     first_post_grace_seconds: float = 30.0
+    announce_within_hours: float = 24.0
     actions_per_ticket_per_hour: int = 30
 
 
@@ -74,7 +75,6 @@ class OutboxSettings:
 class ReconcileSettings:
     interval_minutes: float = 10.0
     full_every_hours: float = 24.0
-    announce_within_hours: float = 24.0
     on_start: bool = True
     page_size: int = 30
 
@@ -164,11 +164,11 @@ SCHEMA: dict[str, Any] = {
         "delivery_share": (_share, 0.5), "reconcile_share": (_share, 0.3),
     },
     "processor": {"first_post_grace_seconds": (_pos_num, 30.0),
+                  "announce_within_hours": (_hours, 24.0),
                   "actions_per_ticket_per_hour": (_pos_int, 30)},
     "outbox": {"workers": (_pos_int, 2), "lease_seconds": (_pos_num, 120.0),
                "max_attempts": (_pos_int, 25), "max_backoff_seconds": (_pos_num, 3600.0)},
     "reconcile": {"interval_minutes": (_pos_num, 10.0), "full_every_hours": (_hours, 24.0),
-                  "announce_within_hours": (_hours, 24.0),
                   "on_start": (_bool, True),
                   "page_size": (_pos_int, 30)},
 }

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import structlog
 
 from syncd import categories, deliveries, echoes, logs, metrics, ticketstore
-from syncd.clock import iso, utcnow
+from syncd.clock import iso, parse, utcnow
 from syncd.config import Settings
 from syncd.errors import PayloadError
 from syncd.events import Event
@@ -27,8 +27,8 @@ from syncd.tickets import StaffPolicy, Ticket, apply
 
 log = logs.get("syncd.processor")
 STAFF_REFRESH_SECONDS = 60.0
-IMPORT_NOTE = ("imported by reconcile: the topic is older than reconcile.announce_within_hours, "
-               "so no rules ran for it")
+IMPORT_NOTE = ("imported quietly: the topic is older than processor.announce_within_hours "
+               "(or its age is unknown), so no rules ran for it")
 
 
 @dataclass
@@ -116,8 +116,10 @@ class Processor:
                               (iso(now - grace),)).fetchone()
         if row is None:
             return False
+        ticket = ticketstore.load(db.conn, row[0])
         event = Event(name="announce_due", kind="timer", topic_id=row[0], category_id=None,
-                      occurred_at=None, source="timer")
+                      occurred_at=None, source="timer",
+                      extra={"import": True} if self.historic(ticket, now) else {})
         with transaction(db) as conn:
             outcome = self.process_event(conn, event, None, now)
         self._wake_delivery(outcome)
@@ -216,6 +218,15 @@ class Processor:
             return event.name in ("announce_due",)
         return event.category_id in ids or (bool(missing) and event.post is not None
                                              and _post_slug(event) in missing)
+
+    def historic(self, ticket: Ticket | None, now: datetime) -> bool:
+        """Created before the announce window, or of unknown age (only replies or likes of
+        it were seen): announcing it as new would ping staff about an old question."""
+        created = ticket.created_at if ticket is not None else None
+        if not created:
+            return True
+        window = timedelta(hours=self.settings.processor.announce_within_hours)
+        return now - parse(created) > window
 
     def learn_category(self, conn, event: Event) -> None:
         """Post payloads name their category's slug: remember it for offline use."""

@@ -186,10 +186,10 @@ class Reconciler:
         return out
 
     def _historic(self, item: diff.Listed) -> bool:
-        """A topic syncd never saw, created before ``reconcile.announce_within_hours``: it
+        """A topic syncd never saw, created before ``processor.announce_within_hours``: it
         becomes a ticket without running rules (no pings or replies on old questions)."""
         created = item.topic.created_at
-        window = timedelta(hours=self.settings.reconcile.announce_within_hours)
+        window = timedelta(hours=self.settings.processor.announce_within_hours)
         return bool(created) and self.clock() - parse(created) > window
 
     def _accepted_id(self, tid: int, view: dict[str, Any]) -> int | None:

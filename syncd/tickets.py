@@ -28,6 +28,11 @@ RULE_EVENTS = (
 )
 
 
+# Events that make a ticket of a topic not seen yet (they arrived before topic_created, or
+# the topic is older than syncd): kept so that nothing they say is lost.
+STUB_EVENTS = ("post_created", "post_liked", "accepted_solution")
+
+
 @dataclass(frozen=True)
 class Ticket:
     id: int
@@ -192,7 +197,8 @@ def apply(ticket: Ticket | None, event: Event, now: str,
     if handler is None:
         return Transition(ticket, note=f"no ticket change for {event.name}")
     note = handler(b, staff) or ""
-    if ticket is None and not (b.ticket.has_topic or b.ticket.has_first_post):
+    if ticket is None and not (b.ticket.has_topic or b.ticket.has_first_post
+                               or event.name in STUB_EVENTS):
         return Transition(None, note=note or "not a ticket yet")
     return b.finish(note)
 

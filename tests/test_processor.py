@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from syncd import deliveries, echoes, ticketstore
-from syncd.clock import utcnow
+from syncd.clock import iso, utcnow
 from syncd.processor import Processor
 from syncd.service import prepare
 from syncd.store import transaction
@@ -143,3 +143,39 @@ def test_category_slugs_are_learnt_from_post_payloads(tmp_path):
     drain(p)
     row = store.db().conn.execute("SELECT slug FROM categories WHERE id = 5").fetchone()
     assert row == ("support",)
+
+
+def rules_processor(tmp_path, settings, store):
+    from syncd.rules.reloader import RulesHolder
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: ping\n    on: topic_created\n"
+                     "    then:\n      - notify: staff\n")
+    return Processor(settings, store, RulesHolder(str(rules), ["staff"], {"support": 5}))
+
+
+def test_activity_on_an_unknown_old_topic_is_imported_quietly(tmp_path):
+    """A like on a topic syncd never saw makes a ticket, announced later without rules."""
+    settings, store, _ = setup(tmp_path)
+    p = rules_processor(tmp_path, settings, store)
+    put(store, "post_liked")
+    drain(p)
+    drain(p, utcnow() + timedelta(seconds=31))
+    conn = store.db().conn
+    t = ticketstore.load(conn, 1234)
+    assert t.announced and t.likes == 1
+    assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    notes = [h["detail"]["note"] for h in ticketstore.history(conn, 1234) if h["kind"] == "note"]
+    assert any("imported quietly" in n for n in notes)
+
+
+def test_a_new_topic_without_first_post_still_runs_rules_after_grace(tmp_path):
+    """A topic created just now whose first post never came is announced with its rules."""
+    settings, store, _ = setup(tmp_path)
+    p = rules_processor(tmp_path, settings, store)
+    body = sample_body("topic_created")
+    body["topic"]["created_at"] = iso(utcnow())
+    put(store, "topic_created", body=body)
+    drain(p)
+    drain(p, utcnow() + timedelta(seconds=31))
+    conn = store.db().conn
+    assert conn.execute("SELECT kind, rule FROM outbox").fetchall() == [("notify", "ping")]

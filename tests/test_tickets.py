@@ -183,3 +183,22 @@ def test_ticket_round_trips_through_dict():
     t, _ = run([topic(), post(1), post(2, BOB)])
     back = Ticket.from_dict(t.as_dict())
     assert back.status == t.status and back.tags == t.tags and back.body == t.body
+
+
+def test_reply_before_topic_is_kept():
+    """A staff reply delivered before topic_created still answers the ticket."""
+    t, names = run([post(2, BOB, event_id=5), topic(), post(1)])
+    assert t.status == "answered" and t.first_response_at is not None
+    assert names.count("topic_created") == 1
+
+
+def test_like_before_topic_is_counted():
+    """A like delivered before the topic and its first post is counted once."""
+    t, names = run([like(CAROL), topic(), post(1), like(CAROL, event_id=9)])
+    assert t.likes == 1 and t.announced
+
+
+def test_edit_of_an_unknown_topics_reply_makes_no_ticket():
+    """post_edited of a topic never seen (a reply) makes no ticket."""
+    tr = apply(None, post(3, ALICE, name="post_edited"), NOW, STAFF)
+    assert tr.ticket is None

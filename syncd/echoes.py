@@ -53,8 +53,9 @@ def mark(conn: sqlite3.Connection, ticket_id: int, changes: Sequence[Change],
     out = []
     for change in changes:
         actor = change.actor.username if change.actor else None
-        mine = bool(api_username) and actor == api_username and change.name in (
-            "post_created", "topic_edited", "solution_accepted", "solution_unaccepted")
+        # A post says who wrote it; a topic payload's last_poster does not say who edited it,
+        # so syncd's own edits are known from the echoes table alone.
+        mine = bool(api_username) and actor == api_username and change.name == "post_created"
         key = _key(change)
         if not mine and key is not None:
             mine = _consume(conn, ticket_id, key[0], key[1], now)

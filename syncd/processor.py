@@ -240,7 +240,8 @@ class Processor:
     def staff_policy(self, conn) -> StaffPolicy:
         if self._staff is None or time.monotonic() - self._staff_read > STAFF_REFRESH_SECONDS:
             names = frozenset(r[0] for r in conn.execute("SELECT username FROM staff_members"))
-            self._staff = StaffPolicy(frozenset(self.settings.discourse.staff_groups), names)
+            self._staff = StaffPolicy(frozenset(self.settings.discourse.staff_groups), names,
+                                      self.settings.discourse.api_username or None)
             self._staff_read = time.monotonic()
         return self._staff
 

@@ -136,10 +136,12 @@ class Transition:
 
 @dataclass(frozen=True)
 class StaffPolicy:
-    """Who counts as support staff: Discourse staff, or members of ``groups``."""
+    """Who counts as support staff: Discourse staff, or members of ``groups``. ``bot`` is
+    syncd's own API user: its posts (acknowledgements, similar tickets) answer nobody."""
 
     groups: frozenset[str] = frozenset()
     usernames: frozenset[str] = frozenset()
+    bot: str | None = None
 
     def is_staff(self, actor: Actor | None) -> bool:
         if actor is None:
@@ -255,7 +257,8 @@ def _on_topic(b: _Builder, staff: StaffPolicy) -> str:
 
 def _diff_topic(b: _Builder, topic: Topic) -> None:
     t = b.ticket
-    edited = topic.title and topic.title != t.title and b.before and b.before.title != topic.title
+    # the title was stored before this diff ran: compare with the ticket as it was
+    edited = bool(topic.title) and b.before is not None and b.before.title != topic.title
     if topic.category_id != t.category_id and not topic.is_private_message:
         b.emit("category_changed", old=t.category_id, new=topic.category_id)
         b.set(category_id=topic.category_id)
@@ -300,6 +303,9 @@ def _on_post_created(b: _Builder, staff: StaffPolicy) -> str:
     if post.post_type not in (1,):
         return f"post type {post.post_type} (not a regular reply): no status change"
     t = b.ticket
+    if staff.bot and post.author.username == staff.bot:
+        b.emit("post_created", post=post)
+        return "syncd's own post: the ticket's status does not change"
     if staff.is_staff(post.author) and post.author.username != t.author:
         if t.stage == "open":
             b.set(stage="answered")

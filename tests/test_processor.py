@@ -179,3 +179,18 @@ def test_a_new_topic_without_first_post_still_runs_rules_after_grace(tmp_path):
     drain(p, utcnow() + timedelta(seconds=31))
     conn = store.db().conn
     assert conn.execute("SELECT kind, rule FROM outbox").fetchall() == [("notify", "ping")]
+
+
+def test_an_edit_after_syncds_reply_is_not_taken_for_syncds_own(tmp_path):
+    """last_poster being syncd's user (it replied last) does not make a person's edit an echo."""
+    _, store, p = setup(tmp_path)
+    put(store, "topic_created")
+    put(store, "post_created")
+    drain(p)
+    body = sample_body("topic_edited")
+    body["topic"]["last_poster"]["username"] = "system"
+    put(store, "topic_edited", body=body)
+    drain(p)
+    changes = [h for h in ticketstore.history(store.db().conn, 1234) if h["kind"] == "change"]
+    edits = [h for h in changes if h["name"] in ("category_changed", "tag_added", "topic_edited")]
+    assert len(edits) == 3 and not any(h["detail"].get("by_syncd") for h in edits)

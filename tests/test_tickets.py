@@ -202,3 +202,21 @@ def test_edit_of_an_unknown_topics_reply_makes_no_ticket():
     """post_edited of a topic never seen (a reply) makes no ticket."""
     tr = apply(None, post(3, ALICE, name="post_edited"), NOW, STAFF)
     assert tr.ticket is None
+
+
+def test_a_title_only_edit_is_a_topic_edited_change():
+    """Retitling alone (no tag or category change) yields topic_edited with old and new."""
+    t, _ = run([topic(), post(1)])
+    t2, names = run([topic(9, "topic_edited", title="URGENT: printer on fire")], t)
+    assert names == ["topic_edited"] and t2.title == "URGENT: printer on fire"
+
+
+def test_syncds_own_reply_does_not_answer_the_ticket():
+    """The bot's acknowledgement is a post_created but leaves the ticket open."""
+    bot = Actor(-1, "system", staff=True)
+    policy = StaffPolicy(frozenset({"support-team"}), bot="system")
+    t = None
+    for ev in [topic(), post(1), post(2, bot, event_id=5)]:
+        tr = apply(t, ev, NOW, policy)
+        t = tr.ticket
+    assert t.status == "open" and t.first_response_at is None

@@ -103,3 +103,23 @@ def test_similar_lookup_failure_is_a_note(tmp_path):
         raise RuntimeError("no index")
     d = decide(rs, T, [Change("topic_created")], NOW, DecideContext(similar=broken))
     assert d.actions == () and "no index" in d.notes[0]
+
+
+PRIVATE_LATER = """  - name: ping-first
+    on: topic_created
+    then:
+      - notify: staff
+  - name: then-private
+    on: topic_created
+    then:
+      - set_visibility: private
+      - promote_faq: {category: support, mode: copy}
+"""
+
+
+def test_a_ticket_made_private_is_private_for_every_planned_action(tmp_path):
+    """A notify planned before set_visibility: private carries no body; no FAQ promotion."""
+    decision = decide(rules(tmp_path, PRIVATE_LATER), T, [Change("topic_created")], NOW)
+    assert [a.kind for a in decision.actions] == ["notify", "set_visibility"]
+    assert decision.actions[0].params["private"] is True
+    assert any("not promoted" in n for n in decision.notes)

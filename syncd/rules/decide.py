@@ -75,8 +75,30 @@ class _Decider:
         if self.dropped:
             self.notes.append(f"action budget for ticket {self.ticket.id} exhausted: "
                               f"{self.dropped} action(s) dropped (limit per ticket per hour)")
+        self.keep_private()
         return Decision(self.ticket, tuple(self.changes), tuple(self.firings),
                         tuple(self.actions), tuple(self.notes))
+
+    def keep_private(self) -> None:
+        """A ticket this decision makes private is private for every action it plans, in
+        whatever order the rules planned them: no card carries its body, and it is not
+        promoted to the FAQ."""
+        visibility = self.ticket.visibility
+        for action in self.actions:
+            if action.kind == "set_visibility":
+                visibility = action.params["visibility"]
+        if visibility != "private":
+            return
+        kept = []
+        for action in self.actions:
+            if action.kind == "promote_faq":
+                self.notes.append(f"rule {action.rule}: ticket {self.ticket.id} is being made "
+                                  "private; not promoted to the FAQ")
+                continue
+            if action.kind == "notify":
+                action = replace(action, params={**action.params, "private": True})
+            kept.append(action)
+        self.actions = kept
 
     def on_change(self, change: Change) -> list[Change]:
         derived: list[Change] = []

@@ -69,10 +69,13 @@ def from_site(site: Mapping) -> dict[str, int]:
             if isinstance(c, Mapping) and c.get("slug") and c.get("id") is not None}
 
 
-def refresh_from_discourse(conn: sqlite3.Connection, client) -> int:
-    """Read the site's categories with a pydiscourse client and remember them."""
-    site = client._get("/site.json")
-    pairs = from_site(site or {})
+def read_site(client) -> dict[str, int]:
+    """Slug: id pairs from Discourse (a network call: never inside a transaction)."""
+    return from_site(client._get("/site.json") or {})
+
+
+def refresh_from_discourse(conn: sqlite3.Connection, pairs: Mapping[str, int]) -> int:
+    """Remember what ``read_site`` returned."""
     changed = remember(conn, pairs, "discourse")
     log.info("categories_refreshed", count=len(pairs), changed=changed)
     return changed

@@ -50,9 +50,10 @@ def refresh(settings: Settings, store: Store, client=None) -> None:
         return
     client = client or client_for(settings)
     db = store.db()
-    try:
+    try:  # every call to Discourse happens before its short write transaction
+        pairs = categories.read_site(client)
         with transaction(db) as conn:
-            categories.refresh_from_discourse(conn, client)
+            categories.refresh_from_discourse(conn, pairs)
         members = {g: group_members(client, g) for g in settings.discourse.staff_groups}
         with transaction(db) as conn:
             count = remember_staff(conn, members)

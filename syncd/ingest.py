@@ -72,7 +72,9 @@ class IngestWriter:
         item = _Pending(headers, body, topic_id)
         self._queue.put(item)
         if not item.done.wait(WAIT_SECONDS):
-            raise StorageError(f"the database did not commit within {WAIT_SECONDS:.0f} s")
+            raise StorageError(f"the database did not answer within {WAIT_SECONDS:.0f} s; the "
+                               "delivery may be stored all the same, and a redelivery from "
+                               "Discourse is safe (duplicates are recognised)")
         if item.error is not None:
             raise StorageError(f"could not store the delivery ({item.error}); Discourse can "
                                "redeliver it from Admin → API → Webhooks once the database "

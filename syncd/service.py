@@ -110,10 +110,7 @@ class _RulesWatcher:
 
 
 def _similar_module():
-    try:
-        from syncd import similar
-    except ImportError:
-        return None
+    from syncd import similar
     return similar
 
 

@@ -116,3 +116,33 @@ def test_check_lists_every_rules_problem_and_exits_2(config, tmp_path):
     cfg.write_text(open(config).read().replace(str(ROOT / "rules"), str(rules)))
     out = CliRunner().invoke(main, ["--config", str(cfg), "check"])
     assert out.exit_code == 2 and "10-bad.yaml:5" in out.output and "set_prio" in out.output
+
+
+def test_rules_test_says_when_serve_would_ignore_the_delivery(config, tmp_path):
+    """A topic outside the ticket categories: rules test adds a note that serve ignores it."""
+    body = json.loads((WEBHOOKS / "topic_created.json").read_text())
+    body["body"]["topic"]["category_id"] = 42
+    event = tmp_path / "elsewhere.json"
+    event.write_text(json.dumps(body))
+    out = run(config, "rules", "test", "--event", str(event))
+    assert "serve would ignore this delivery: category 42" in out.output
+
+
+def test_rules_test_uses_categories_remembered_in_the_database(tmp_path):
+    """With category_map empty, slugs syncd learnt from Discourse still match offline."""
+    from syncd import categories
+    from syncd.store import open_db, transaction
+    cfg = tmp_path / "config.yaml"
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: grades-private\n    on: topic_created\n"
+                     "    if: {category: grades}\n    then:\n      - set_visibility: private\n")
+    cfg.write_text(f"database: {tmp_path / 'syncd.db'}\nrules: {rules}\n"
+                   "discourse:\n  categories: []\n  category_map: {}\n")
+    with transaction(open_db(tmp_path / "syncd.db")) as conn:
+        categories.remember(conn, {"grades": 8}, "discourse")
+    body = json.loads((WEBHOOKS / "topic_created.json").read_text())
+    body["body"]["topic"]["category_id"] = 8
+    event = tmp_path / "grades.json"
+    event.write_text(json.dumps(body))
+    out = CliRunner().invoke(main, ["--config", str(cfg), "rules", "test", "--event", str(event)])
+    assert out.exit_code == 0 and "grades-private" in out.output, out.output

@@ -13,7 +13,8 @@ def test_example_config_validates():
     """config.example.yaml loads with an empty environment (dry-run everywhere)."""
     s = load_settings(str(ROOT / "config.example.yaml"), env={})
     assert s.discourse.dry_run and all(ch.dry_run for ch in s.channels.values())
-    assert s.timezone == "Asia/Kolkata" and s.discourse.categories == ("support",)
+    assert s.timezone == "Asia/Kolkata"
+    assert s.discourse.categories == ("support", "hardware", "grades", "payments")
 
 
 def test_environment_interpolation_with_defaults():

@@ -366,3 +366,20 @@ def test_old_topics_are_imported_without_running_rules(tmp_path, forum):
     assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
     notes = [h["detail"]["note"] for h in history(store, 1) if h["kind"] == "note"]
     assert notes and all("imported quietly" in n for n in notes)
+
+
+def test_a_failed_sync_command_can_be_run_again_at_once(tmp_path):
+    """syncd sync against a forum that is down fails, and the next run is not locked out."""
+    import socket as sock
+    with sock.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket closes
+    settings = online(tmp_path, f"http://127.0.0.1:{port}", "[support]")
+    cfg = tmp_path / "sync.yaml"
+    cfg.write_text(f"database: {settings.database}\nrules: {tmp_path / 'none'}\n"
+                   f"discourse:\n  url: http://127.0.0.1:{port}\n  api_key: k\n"
+                   "  categories: [support]\n  category_map: {support: 5}\n"
+                   "  timeout_seconds: 1\n")
+    for _ in range(2):
+        out = CliRunner().invoke(main, ["--config", str(cfg), "sync"])
+        assert out.exit_code == 2 and "another reconcile" not in out.output, out.output

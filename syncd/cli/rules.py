@@ -124,7 +124,7 @@ def test_cmd(ctx: click.Context, event_file: str, ticket_file: str | None,
     from syncd.rules import DecideContext, decide, load_rules
     settings, has_config = _settings(ctx)
     moment = parse(now) if now else utcnow()
-    cmap = dict(settings.discourse.category_map)
+    cmap = _remembered_categories(settings)
     event = read_event(event_file, event_name)
     if event.post is not None and event.post.category_slug and event.post.category_id:
         cmap.setdefault(event.post.category_slug, event.post.category_id)
@@ -144,6 +144,30 @@ def test_cmd(ctx: click.Context, event_file: str, ticket_file: str | None,
                          staff_groups=tuple(settings.discourse.staff_groups))
     decision = decide(ruleset, ticket, changes, moment, dctx)
     _print(decision, ruleset, as_json, note)
+    outside = _outside_ticket_categories(settings, cmap, read_ticket(ticket_file), event)
+    if outside:
+        click.echo(f"note: syncd serve would ignore this delivery: {outside}", err=True)
+
+
+def _remembered_categories(settings) -> dict[str, int]:
+    """config's category_map, over what syncd remembered from Discourse (if it has run)."""
+    cmap = dict(settings.discourse.category_map)
+    path = settings.resolve(settings.database)
+    if not os.path.exists(path):
+        return cmap
+    from syncd import categories
+    from syncd.store import open_db
+    return dict(categories.load(open_db(path, migrate_now=False).conn, cmap).by_slug)
+
+
+def _outside_ticket_categories(settings, cmap, ticket, event) -> str | None:
+    """Why the receiver would not take this delivery (a topic outside the ticket
+    categories that is not a ticket yet), or None."""
+    from syncd.categories import CategoryMap
+    ids, _ = CategoryMap(cmap).ticket_ids(settings.discourse.categories)
+    if ids is None or ticket is not None or event.category_id in ids:
+        return None
+    return f"category {event.category_id} is not a ticket category (discourse.categories)"
 
 
 def _grouped(decision) -> list[tuple[Any, list]]:

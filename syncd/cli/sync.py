@@ -40,7 +40,7 @@ def sync(settings: Settings, full: bool, restart: bool, calls_per_minute: float 
     from syncd.reconcile_api import ApiReader
     from syncd.service import load_rules_holder
     from syncd.store import Store, transaction
-    from syncd import categories
+    from syncd import categories, similar
 
     if settings.discourse.dry_run:
         raise SyncdError("discourse.url is not set (dry-run): there is no forum to sync with. "
@@ -48,7 +48,7 @@ def sync(settings: Settings, full: bool, restart: bool, calls_per_minute: float 
     store = Store(settings.resolve(settings.database), settings.database_synchronous)
     with transaction(store.db()) as conn:
         categories.remember(conn, settings.discourse.category_map, "config")
-    processor = Processor(settings, store, load_rules_holder(settings, store), _similar())
+    processor = Processor(settings, store, load_rules_holder(settings, store), similar)
     reader = ApiReader.from_settings(settings, calls_per_minute)
     reconciler = Reconciler(settings, store, processor, reader)
     walk = reconciler.begin(full, restart)
@@ -62,17 +62,11 @@ def sync(settings: Settings, full: bool, restart: bool, calls_per_minute: float 
             _with_lines(reconciler, walk)
     except TransientError as exc:
         raise SyncdError(f"{exc}. Progress is saved: run 'syncd sync' again to resume.") from exc
+    finally:  # done, failed or Ctrl-C: the checkpoint stays, the lease goes
+        reconciler.release()
     click.echo(f"sync: {walk.mode}, {walk.pages} pages, {walk.topics} topics, "
                f"{walk.created} new tickets, {walk.corrected} corrected, "
                f"{reader.calls} API calls, {reader.rate_limited} rate-limited waits")
-
-
-def _similar():
-    try:
-        from syncd import similar
-    except ImportError:
-        return None
-    return similar
 
 
 def _steps(reconciler, walk) -> Iterator[int]:

@@ -67,7 +67,7 @@ class ProcessorSettings:
 class OutboxSettings:
     workers: int = 2
     lease_seconds: float = 120.0
-    max_attempts: int = 25
+    max_attempts: int = 0          # 0: retry until delivered (the contract); N: dead after N
     max_backoff_seconds: float = 3600.0
 
 
@@ -121,6 +121,9 @@ def _hours(v):
         or "a number of hours (0: never)"
 def _share(v): return (isinstance(v, (int, float)) and 0 < v <= 1) or "a fraction between 0 and 1"
 def _bool(v): return isinstance(v, bool) or "true or false"
+def _count(v):
+    return (isinstance(v, int) and not isinstance(v, bool) and v >= 0) \
+        or "a whole number, 0 or more (0: no limit)"
 def _choice(*options):
     return lambda v: v in options or "one of " + ", ".join(options)
 def _list_of(check):
@@ -167,7 +170,7 @@ SCHEMA: dict[str, Any] = {
                   "announce_within_hours": (_hours, 24.0),
                   "actions_per_ticket_per_hour": (_pos_int, 30)},
     "outbox": {"workers": (_pos_int, 2), "lease_seconds": (_pos_num, 120.0),
-               "max_attempts": (_pos_int, 25), "max_backoff_seconds": (_pos_num, 3600.0)},
+               "max_attempts": (_count, 0), "max_backoff_seconds": (_pos_num, 3600.0)},
     "reconcile": {"interval_minutes": (_pos_num, 10.0), "full_every_hours": (_hours, 24.0),
                   "on_start": (_bool, True),
                   "page_size": (_pos_int, 30)},

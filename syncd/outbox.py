@@ -138,12 +138,13 @@ def backoff(attempts: int, retry_after: float | None, max_backoff: float) -> flo
 
 
 def retry_later(db, action: Action, error: str, now: datetime | None = None,
-                retry_after: float | None = None, max_attempts: int = 25,
+                retry_after: float | None = None, max_attempts: int = 0,
                 max_backoff: float = 3600.0) -> str:
     """A transient failure: back to ``pending`` after a backoff, or ``dead`` once
-    ``max_attempts`` are spent. Returns the new status."""
+    ``max_attempts`` are spent (0, the default: never; an admin gives up with
+    ``syncd outbox``). Returns the new status."""
     now = _now(now)
-    if action.attempts >= max_attempts:
+    if max_attempts and action.attempts >= max_attempts:
         dead(db, action, f"gave up after {action.attempts} attempts: {error}", now)
         return "dead"
     due = now + timedelta(seconds=backoff(action.attempts, retry_after, max_backoff))

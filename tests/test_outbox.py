@@ -96,6 +96,18 @@ def test_retry_later_goes_dead_after_max_attempts(tmp_path):
     assert "3 attempts" in error and "503 down" in error
 
 
+def test_without_a_limit_a_failing_action_stays_until_delivered(tmp_path):
+    """The default (max_attempts 0): 60 failures later the action is still pending."""
+    db = _db(tmp_path)
+    action_id = _add(db, 1)
+    now = T0
+    for _ in range(60):
+        action = outbox.claim(db, "w", now, 60)
+        assert outbox.retry_later(db, action, "503 down", now) == "pending"
+        now += timedelta(hours=2)
+    assert _status(db, action_id) == "pending"
+
+
 def test_two_threads_never_claim_the_same_action(tmp_path):
     """Concurrent claims (BEGIN IMMEDIATE + UPDATE) hand each action to one worker."""
     path = tmp_path / "syncd.db"

@@ -112,7 +112,7 @@ class DeliveryWorker:
                            wait=_inline_wait, sleep=self.sleep, reraise=True)
         for attempt in retryer:
             with attempt:
-                retrying = action.attempts > 1 or attempt.retry_state.attempt_number > 1
+                retrying = action.tried_before or attempt.retry_state.attempt_number > 1
                 return self.deliver(db, action, retrying)
         raise AssertionError("unreachable")  # pragma: no cover
 

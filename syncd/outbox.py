@@ -35,6 +35,7 @@ class Action:
     attempts: int
     created_at: str
     worker: str | None = None
+    tried_before: bool = False     # an earlier attempt may have reached the destination
 
     @property
     def key(self) -> str:
@@ -50,7 +51,9 @@ class Action:
                    params=json.loads(params) if isinstance(params, str) else dict(params or {}),
                    rule=row.get("rule"), delivery_id=row.get("delivery_id"),
                    attempts=row["attempts"], created_at=row["created_at"],
-                   worker=row.get("worker"))
+                   worker=row.get("worker"),
+                   # an admin's retry resets attempts but keeps last_error
+                   tried_before=row["attempts"] > 1 or bool(row.get("last_error")))
 
 
 def _db_conn(db) -> Any:

@@ -164,3 +164,16 @@ def test_list_and_cli_show_and_retry_failed(tmp_path, settings):
     assert _status(db, a) == "pending"
     both = runner.invoke(main, cfg + ["outbox", "retry", "1", "--all-failed"])
     assert both.exit_code == 2
+
+
+def test_an_admins_retry_still_counts_as_a_retry_for_idempotency(tmp_path):
+    """After `outbox retry` resets attempts, the claimed action knows it was tried before,
+    so the gateway looks for its marker before posting again."""
+    db = _db(tmp_path)
+    action_id = _add(db, 1)
+    first = outbox.claim(db, "w", T0, 60)
+    assert first.tried_before is False
+    outbox.dead(db, first, "timed out (the post may have been made)", T0)
+    outbox.retry(db, [action_id], T0)
+    again = outbox.claim(db, "w", T0, 60)
+    assert again.attempts == 1 and again.tried_before is True

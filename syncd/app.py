@@ -183,9 +183,11 @@ def _ignored(reason: str, name: str):
 
 def _backlog(conn: sqlite3.Connection) -> dict[str, int]:
     outbox = dict(conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall())
-    pending = conn.execute("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetchone()[0]
+    by_status = deliveries.counts(conn)
     return {"actions_undelivered": outbox.get("pending", 0) + outbox.get("sending", 0),
-            "actions_dead": outbox.get("dead", 0), "deliveries_unprocessed": pending}
+            "actions_dead": outbox.get("dead", 0),
+            "deliveries_unprocessed": by_status.get("pending", 0),
+            "deliveries_failed": by_status.get("failed", 0)}
 
 
 def _refresh_gauges(r: Receiver) -> None:

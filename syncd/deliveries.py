@@ -79,3 +79,23 @@ def finish(conn: sqlite3.Connection, delivery_id: int, status: str, error: str |
 
 def counts(conn: sqlite3.Connection) -> dict[str, int]:
     return dict(conn.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall())
+
+
+def listing(conn: sqlite3.Connection, failed: bool = False, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest deliveries (``failed``: only those that could not be processed)."""
+    where = "WHERE status = 'failed'" if failed else ""
+    return rows(conn, "SELECT id, received_at, event_name, topic_id, source, status, error, "
+                f"processed_at FROM deliveries {where} ORDER BY id DESC LIMIT ?", (limit,))
+
+
+def retry(conn: sqlite3.Connection, ids: list[int] | None = None) -> list[int]:
+    """Make failed deliveries pending again (all of them when ``ids`` is None)."""
+    if ids is None:
+        ids = [r[0] for r in conn.execute("SELECT id FROM deliveries WHERE status = 'failed'")]
+    done = []
+    for delivery_id in ids:
+        cur = conn.execute("UPDATE deliveries SET status = 'pending', processed_at = NULL "
+                           "WHERE id = ? AND status = 'failed'", (int(delivery_id),))
+        if cur.rowcount:
+            done.append(int(delivery_id))
+    return done

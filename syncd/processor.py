@@ -10,6 +10,7 @@ at most the uncommitted step. ``process_event`` is the same path for synthetic e
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -68,15 +69,19 @@ class Processor:
         if row is None:
             return self.announce_overdue(now)
         started = time.perf_counter()
-        structlog.contextvars.bind_contextvars(delivery_id=row["id"], discourse_event=row["event_name"])
+        structlog.contextvars.bind_contextvars(delivery_id=row["id"],
+                                               discourse_event=row["event_name"])
         try:
-            self._process_delivery(row, now)
+            return self._process_delivery(row, now)
+        except sqlite3.OperationalError as exc:  # locked, disk full: not the delivery's fault
+            log.warning("delivery_deferred", error=str(exc),
+                        hint="the delivery stays pending and is tried again")
+            return False
         finally:
             metrics.PROCESS_SECONDS.observe(time.perf_counter() - started)
             structlog.contextvars.unbind_contextvars("delivery_id", "discourse_event", "ticket")
-        return True
 
-    def _process_delivery(self, row: dict[str, Any], now: datetime) -> None:
+    def _process_delivery(self, row: dict[str, Any], now: datetime) -> bool:
         db = self.store.db()
         headers = json.loads(row["headers"])
         try:
@@ -86,26 +91,29 @@ class Processor:
                 deliveries.finish(conn, row["id"], "failed", str(exc), iso(now))
             metrics.PROCESSED.labels("failed").inc()
             log.warning("delivery_unreadable", error=str(exc))
-            return
+            return True
         try:
             with transaction(db) as conn:
                 if conn.execute("SELECT status FROM deliveries WHERE id = ?",
                                 (row["id"],)).fetchone()[0] != "pending":
-                    return
+                    return True
                 outcome = self.process_event(conn, event, row["id"], now)
                 deliveries.finish(conn, row["id"], "processed", None, iso(now))
+        except sqlite3.OperationalError:
+            raise
         except Exception as exc:  # a bug or a broken rule must not block the queue
             log.exception("delivery_failed", error=str(exc))
             with transaction(db) as conn:
                 deliveries.finish(conn, row["id"], "failed", f"{type(exc).__name__}: {exc}",
                                   iso(now))
             metrics.PROCESSED.labels("failed").inc()
-            return
+            return True
         metrics.PROCESSED.labels("processed").inc()
         self._wake_delivery(outcome)
         log.info("delivery_processed", ticket=outcome.ticket_id, created=outcome.created,
                  changes=outcome.changes, rules=outcome.firings, actions=outcome.actions,
                  note=outcome.note or None)
+        return True
 
     def announce_overdue(self, now: datetime) -> bool:
         """Announce a ticket whose first post did not arrive within the grace period."""

@@ -194,3 +194,38 @@ def test_an_edit_after_syncds_reply_is_not_taken_for_syncds_own(tmp_path):
     changes = [h for h in ticketstore.history(store.db().conn, 1234) if h["kind"] == "change"]
     edits = [h for h in changes if h["name"] in ("category_changed", "tag_added", "topic_edited")]
     assert len(edits) == 3 and not any(h["detail"].get("by_syncd") for h in edits)
+
+
+def test_a_locked_database_leaves_the_delivery_pending(tmp_path, monkeypatch):
+    """sqlite3.OperationalError (locked, disk full) is not the delivery's fault: it waits."""
+    import sqlite3
+    _, store, p = setup(tmp_path)
+    put(store, "topic_created")
+
+    def locked(*a, **k):
+        raise sqlite3.OperationalError("database is locked")
+    monkeypatch.setattr(ticketstore, "save", locked)
+    assert p.run_once() is False
+    assert deliveries.counts(store.db().conn) == {"pending": 1}
+    monkeypatch.undo()
+    drain(p)
+    assert deliveries.counts(store.db().conn) == {"processed": 1}
+
+
+def test_failed_deliveries_are_listed_and_processed_again(tmp_path, monkeypatch):
+    """A delivery that failed on a bug is kept; `syncd deliveries retry` processes it."""
+    from click.testing import CliRunner
+    from syncd.cli import main
+    settings, store, p = setup(tmp_path)
+    put(store, "topic_created")
+    monkeypatch.setattr(ticketstore, "save", lambda *a, **k: 1 / 0)
+    drain(p)
+    monkeypatch.undo()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"database: {settings.database}\n")
+    listed = CliRunner().invoke(main, ["--config", str(cfg), "deliveries", "--failed"])
+    assert "ZeroDivisionError" in listed.output
+    again = CliRunner().invoke(main, ["--config", str(cfg), "deliveries", "retry", "--all-failed"])
+    assert "1 deliveries will be processed again" in again.output
+    drain(p)
+    assert ticketstore.load(store.db().conn, 1234) is not None

@@ -148,13 +148,14 @@ class Processor:
         self.learn_category(conn, event)
         if before is None and not self.is_ticket_category(conn, event):
             return Outcome(note=f"category {event.category_id} is not a ticket category")
-        transition = apply(before, event, at, self.staff_policy(conn))
+        staff = self.staff_policy(conn)
+        transition = apply(before, event, at, staff)
         ticket = transition.ticket
         if ticket is None:
             return Outcome(note=transition.note)
         structlog.contextvars.bind_contextvars(ticket=ticket.id)
         ticket = replace(ticket, url=self.url_of(ticket, event))
-        changes = echoes.mark(conn, ticket.id, transition.changes,
+        changes = echoes.mark(conn, ticket.id, _with_staff(transition.changes, staff),
                               self.settings.discourse.api_username, at)
         if event.extra.get("import"):
             decision = NoRules(ticket, changes, notes=(IMPORT_NOTE,))
@@ -269,6 +270,14 @@ class NoRules:
     firings: tuple = ()
     actions: tuple = ()
     notes: tuple = ()
+
+
+def _with_staff(changes, staff: StaffPolicy) -> tuple:
+    """Members of the staff groups (read from Discourse) count as staff for the rules'
+    ``actor_is_staff`` too, not only for the ticket's status."""
+    return tuple(replace(c, actor=replace(c.actor, staff=True))
+                 if c.actor is not None and not c.actor.staff and staff.is_staff(c.actor) else c
+                 for c in changes)
 
 
 def _post_slug(event: Event) -> str | None:

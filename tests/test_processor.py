@@ -229,3 +229,24 @@ def test_failed_deliveries_are_listed_and_processed_again(tmp_path, monkeypatch)
     assert "1 deliveries will be processed again" in again.output
     drain(p)
     assert ticketstore.load(store.db().conn, 1234) is not None
+
+
+def test_staff_group_members_count_as_staff_for_rules(tmp_path):
+    """A reply by a member of a staff group (read from Discourse) is actor_is_staff."""
+    from syncd.rules.reloader import RulesHolder
+    settings, store, _ = setup(tmp_path)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: staff-replied\n    on: post_created\n"
+                     "    if: {actor_is_staff: true}\n    then:\n      - notify: staff\n")
+    p = Processor(settings, store, RulesHolder(str(rules), ["staff"], {"support": 5}))
+    with transaction(store.db()) as conn:
+        conn.execute("INSERT INTO staff_members VALUES ('dave', 'helpers', '2026-01-01')")
+    body = sample_body("post_created_reply")
+    body["post"].update(username="dave", staff=False, moderator=False, admin=False,
+                        primary_group_name=None)
+    put(store, "topic_created")
+    put(store, "post_created")
+    put(store, "post_created_reply", body=body)
+    drain(p)
+    fired = store.db().conn.execute("SELECT rule FROM rule_firings").fetchall()
+    assert fired == [("staff-replied",)]

@@ -149,8 +149,10 @@ class Reconciler:
             tid = item.topic.id
             plan = diff.plan(item, tickets.get(tid), seen.get(tid))
             if not plan.quiet:
+                ticket = tickets.get(tid)
                 try:
-                    events.append((plan, self._events(item, tickets.get(tid), plan)))
+                    events.append((plan, self._events(item, ticket, plan), tid,
+                                   ticket.updated_at if ticket else None))
                 except PermanentError as exc:  # e.g. deleted between the list and the fetch
                     log.warning("reconcile_topic_skipped", ticket=tid, error=str(exc))
                     continue
@@ -200,8 +202,15 @@ class Reconciler:
 
     def _commit(self, walk: Walk, events: list, prints: list) -> None:
         now = self.clock()
+        skipped: set[int] = set()
         with transaction(self.store.db()) as conn:
-            for plan, evs in events:
+            for plan, evs, tid, seen_version in events:
+                if _changed_since(conn, tid, seen_version):
+                    log.info("reconcile_topic_skipped", ticket=tid,
+                             reason="a webhook changed the ticket after the list was read; "
+                                    "the next walk compares again")
+                    skipped.add(tid)
+                    continue
                 for ev in evs:
                     self.processor.process_event(conn, ev, None, now)
                 walk.created += int(plan.new and bool(evs))
@@ -211,7 +220,7 @@ class Reconciler:
                 "seen_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(topic_id) DO UPDATE SET "
                 "bumped_at = excluded.bumped_at, like_count = excluded.like_count, "
                 "posts_count = excluded.posts_count, seen_at = excluded.seen_at",
-                [(*p, iso(now)) for p in prints])
+                [(*p, iso(now)) for p in prints if p[0] not in skipped])
             if walk.done:
                 for key, newest in walk.newest.items():
                     put_setting(conn, CURSOR.format(key), newest)
@@ -362,6 +371,13 @@ def _note_newest(walk: Walk, key: str, items: tuple[diff.Listed, ...]) -> None:
         known = walk.newest.get(key)
         if known is None or parse(newest) > parse(known):
             walk.newest[key] = newest
+
+
+def _changed_since(conn, ticket_id: int, version: str | None) -> bool:
+    """The list and topics were read before this transaction: a webhook may have moved the
+    ticket on meanwhile, and the older snapshot must not undo it."""
+    row = conn.execute("SELECT updated_at FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+    return (row[0] if row else None) != version
 
 
 def _fingerprints(conn, ids: list[int]) -> dict[int, tuple]:

@@ -21,7 +21,7 @@ from syncd.reconcile import CHECKPOINT, Reconciler, make_worker
 from syncd.reconcile_api import ApiReader
 from syncd.reconcile_diff import Listed, plan
 from syncd.service import prepare
-from syncd.store import get_setting
+from syncd.store import get_setting, transaction
 from syncd.tickets import Ticket
 
 from conftest import make_settings
@@ -383,3 +383,23 @@ def test_a_failed_sync_command_can_be_run_again_at_once(tmp_path):
     for _ in range(2):
         out = CliRunner().invoke(main, ["--config", str(cfg), "sync"])
         assert out.exit_code == 2 and "another reconcile" not in out.output, out.output
+
+
+def test_a_webhook_between_list_and_commit_is_not_undone(tmp_path, forum, monkeypatch):
+    """A snapshot read before a webhook changed the ticket is skipped, not applied."""
+    forum.add_topic(1, tags=["printer"])
+    rec, store = reconciler(online(tmp_path, forum.url, "[support]"))
+    rec.sync()
+    forum.topics[1].tags = ["printer", "wifi"]     # drift reconcile will want to apply
+    forum.changed()
+    real_commit = rec._commit
+
+    def webhook_then_commit(walk, events, prints):
+        with transaction(store.db()) as conn:      # a webhook closes the ticket meanwhile
+            t = ticketstore.load(conn, 1)
+            ticketstore.save(conn, replace(t, closed=True, updated_at="2099-01-01T00:00:00Z"))
+        real_commit(walk, events, prints)
+    monkeypatch.setattr(rec, "_commit", webhook_then_commit)
+    rec.sync(full=True)
+    t = ticketstore.load(store.db().conn, 1)
+    assert t.closed and t.tags == ("printer",)     # the webhook's state stands

@@ -22,7 +22,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from syncd import echoes, logs, metrics, outbox
 from syncd.clock import iso, parse, utcnow
 from syncd.config import Settings
-from syncd.errors import PermanentError, TransientError
+from syncd.errors import LeaseLost, PermanentError, TransientError
 from syncd.outbox import Action
 from syncd.store import Store, rows, transaction
 
@@ -81,6 +81,9 @@ class DeliveryWorker:
         dest = destination(action)
         try:
             status, result = self._with_retries(db, action)
+        except LeaseLost as exc:  # another worker carries on; nothing more is ours to do
+            log.warning("action_lease_lost", destination=dest, error=str(exc))
+            return
         except PermanentError as exc:
             outbox.dead(db, action, str(exc), now)
             self._record_health(db, dest, action, exc)
@@ -125,8 +128,16 @@ class DeliveryWorker:
         if self.settings.discourse.dry_run or self.gateway is None:
             log.info("dry_run_discourse_action", params=_loggable(action.params))
             return "dry_run", {"would": action.kind, "params": action.params}
-        return "sent", self.gateway.perform(action, self._expecter(db, action.ticket_id), retrying,
-                                            _ticket_category(db, action.ticket_id))
+        previous = self.gateway.keep_lease(lambda: self._renew(db, action))
+        try:
+            return "sent", self.gateway.perform(action, self._expecter(db, action.ticket_id),
+                                                retrying, _ticket_category(db, action.ticket_id))
+        finally:
+            self.gateway.keep_lease(previous)
+
+    def _renew(self, db, action: Action) -> None:
+        if not outbox.renew(db, action, self.settings.outbox.lease_seconds):
+            raise LeaseLost(f"action {action.id}: another worker took it over")
 
     def _notify(self, action: Action) -> tuple[str, Any]:
         name = action.params.get("channel")

@@ -134,6 +134,15 @@ class DiscourseGateway:
         self._categories: dict[str, int] = {}
         self._categories_at = 0.0
         self._lock = threading.Lock()
+        self._local = threading.local()   # each worker thread's lease keeper
+
+    def keep_lease(self, renew: Callable[[], None] | None) -> Callable[[], None] | None:
+        """Call ``renew`` before every request of this thread: a slow action renews its
+        outbox lease, and stops if another worker has taken it over. Returns the previous
+        one, to put back afterwards."""
+        previous = getattr(self._local, "renew", None)
+        self._local.renew = renew
+        return previous
 
     # --- one call ------------------------------------------------------------------------
 
@@ -141,6 +150,9 @@ class DiscourseGateway:
               follow: bool = False, **fields: Any) -> Any:
         if self.bucket.acquire(max_wait=MAX_INLINE_WAIT) is None:
             raise TransientError("Discourse API budget spent; paced", self.bucket.wait_needed())
+        renew = getattr(self._local, "renew", None)
+        if renew is not None:
+            renew()
         kwargs: dict[str, Any] = {"override_request_kwargs": {"allow_redirects": True}} if follow else {}
         try:
             if verb == "GET":

@@ -62,6 +62,11 @@ class TransientError(DeliveryError):
         self.retry_after = retry_after
 
 
+class LeaseLost(DeliveryError):
+    """This worker's lease on an action ran out and another worker took it over: stop
+    before making any further call, the other worker carries on."""
+
+
 class PermanentError(DeliveryError):
     """Trying again cannot help (a 4xx other than 429): the action goes to ``dead``.
 

@@ -111,6 +111,12 @@ def _finish(db, action: Action, sql: str, params: dict[str, Any]) -> bool:
         return cur.rowcount == 1
 
 
+def renew(db, action: Action, lease_seconds: float, now: datetime | None = None) -> bool:
+    """Extend this worker's lease before another call; False: the lease was lost."""
+    until = iso(_now(now) + timedelta(seconds=lease_seconds))
+    return _finish(db, action, "UPDATE outbox SET lease_until = :until", {"until": until})
+
+
 def complete(db, action: Action, result: Any = None, now: datetime | None = None) -> bool:
     """The action was delivered."""
     at = iso(_now(now))

@@ -163,3 +163,30 @@ def test_make_workers_shares_one_gateway_and_names_workers(tmp_path):
     workers = make_workers(settings, Store(settings.resolve(settings.database)))
     assert [w.name for w in workers] == ["delivery-1", "delivery-2", "delivery-3"]
     assert workers[0].gateway is workers[2].gateway and workers[0].gateway is not None
+
+
+@responses.activate
+def test_a_worker_whose_lease_ran_out_stops_before_its_next_call(tmp_path):
+    """Worker A is slow inside close_topic; its lease lapses and B takes the action over.
+    A must not make its next call: the topic is closed once, by B."""
+    base = "https://forum.example.com"
+    ct = "application/json; charset=utf-8"
+    settings, store, a = _setup(tmp_path, discourse_url=base)
+    b = DeliveryWorker(settings, store, a.gateway, a.notifiers, name="delivery-2",
+                       sleep=lambda s: None)
+    action_id = add_action(store.db().conn, 42, "close_topic", {}, iso(T0))
+    reads = []
+
+    def topic(request):
+        reads.append(1)
+        if len(reads) == 1:  # A is here; two minutes later B claims the expired lease
+            b.run_once(now=datetime.now(timezone.utc) + timedelta(seconds=121))
+        return 200, {"Content-Type": ct}, json.dumps({"id": 42, "closed": False})
+    responses.add_callback(responses.GET, f"{base}/t/42.json", callback=topic)
+    responses.put(f"{base}/t/42/status.json", json={"success": "OK"}, content_type=ct)
+    with structlog.testing.capture_logs() as logged:
+        a.run_once()
+    closes = [c for c in responses.calls if c.request.method == "PUT"]
+    assert len(closes) == 1
+    assert _row(store, action_id)["status"] == "sent"
+    assert any(e["event"] == "action_lease_lost" for e in logged)

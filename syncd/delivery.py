@@ -34,6 +34,9 @@ INLINE_ATTEMPTS = 3
 INLINE_MAX_WAIT = 2.0          # a longer Retry-After goes back to the outbox
 INLINE_BASE_WAIT = 0.25
 BROKEN_STATUSES = (401, 403, 404, 410)  # the destination itself refuses: /healthz says so
+# A Discourse 404/410 is about one topic (deleted, or made a message we cannot see), not
+# about Discourse: the action is dead with the reason, the site is not "failing".
+DISCOURSE_BROKEN = (401, 403)
 
 
 def _inline_retry(exc: BaseException) -> bool:
@@ -125,6 +128,9 @@ class DeliveryWorker:
             return self._notify(action)
         if action.kind not in DISCOURSE_KINDS:
             raise PermanentError(f"unknown action kind '{action.kind}'")
+        if _ticket_deleted(db, action.ticket_id):
+            log.info("discourse_action_skipped", reason="the ticket's topic was deleted")
+            return "sent", {"skipped": "the ticket's topic was deleted"}
         if self.settings.discourse.dry_run or self.gateway is None:
             log.info("dry_run_discourse_action", params=_loggable(action.params))
             return "dry_run", {"would": action.kind, "params": action.params}
@@ -167,7 +173,8 @@ class DeliveryWorker:
 
     def _record_health(self, db, dest: str, action: Action, exc: Exception | None) -> None:
         status = getattr(exc, "status", None)
-        if exc is not None and status not in BROKEN_STATUSES:
+        broken = DISCOURSE_BROKEN if dest == "discourse" else BROKEN_STATUSES
+        if exc is not None and status not in broken:
             return
         ok = exc is None
         if self._health.get(dest) is ok:
@@ -199,6 +206,11 @@ class DeliveryWorker:
 def destination(action: Action) -> str:
     """Where an action goes: its channel's name, or ``discourse``."""
     return str(action.params.get("channel")) if action.kind == "notify" else "discourse"
+
+
+def _ticket_deleted(db, ticket_id: int) -> bool:
+    row = db.conn.execute("SELECT deleted FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+    return bool(row and row[0])
 
 
 def _ticket_category(db, ticket_id: int) -> int | None:

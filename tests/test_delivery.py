@@ -190,3 +190,33 @@ def test_a_worker_whose_lease_ran_out_stops_before_its_next_call(tmp_path):
     assert len(closes) == 1
     assert _row(store, action_id)["status"] == "sent"
     assert any(e["event"] == "action_lease_lost" for e in logged)
+
+
+@responses.activate
+def test_a_deleted_topic_kills_its_action_but_not_discourses_health(tmp_path):
+    """A 404 for one topic is that action's problem: dead with the reason, /healthz fine."""
+    base = "https://forum.example.com"
+    settings, store, worker = _setup(tmp_path, discourse_url=base)
+    responses.get(f"{base}/t/42.json", status=404, json={"errors": ["not found"]},
+                  content_type="application/json; charset=utf-8")
+    action_id = add_action(store.db().conn, 42, "close_topic", {}, iso(T0))
+    worker.run_once()
+    row = _row(store, action_id)
+    assert row["status"] == "dead" and "404" in row["last_error"]
+    assert delivery.health(store.db().conn)["failing_channels"] == []
+
+
+def test_discourse_actions_of_a_deleted_ticket_are_skipped(tmp_path):
+    """A reply queued for a ticket whose topic was deleted is not sent (no request made)."""
+    from syncd import ticketstore
+    from syncd.store import transaction
+    from syncd.tickets import Ticket
+    settings, store, worker = _setup(tmp_path, discourse_url="https://forum.example.com")
+    with transaction(store.db()) as conn:
+        ticketstore.save(conn, Ticket(id=42, title="Gone", deleted=True, has_topic=True))
+    action_id = add_action(store.db().conn, 42, "reply", {"raw": "Hello"}, iso(T0))
+    with responses.RequestsMock() as mocked:  # any request would fail the test
+        worker.run_once()
+        assert len(mocked.calls) == 0
+    row = _row(store, action_id)
+    assert row["status"] == "sent" and "deleted" in json.loads(row["result"])["skipped"]

@@ -281,3 +281,15 @@ def test_message_author_is_a_private_message_with_external_id(gateway):
     assert body["archetype"] == "private_message" and body["target_recipients"] == "alice"
     assert body["external_id"] == f"syncd-{action.key}"
     assert_as_spec_says(responses.calls)
+
+
+@responses.activate
+def test_moving_a_private_message_is_skipped_not_sent(gateway):
+    """A ticket made private has no category: move_to_category is skipped with the reason."""
+    responses.get(f"{BASE}/t/42.json", json=_topic(archetype="private_message", category_id=None),
+                  content_type=JSON_CT)
+    seen, expect = _expects()
+    result = gateway.perform(_action("move_to_category", {"category": None, "category_id": 7}),
+                             expect, False)
+    assert "private message" in result["skipped"] and seen == []
+    assert [c.request.method for c in responses.calls] == ["GET"]

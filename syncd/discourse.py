@@ -332,10 +332,10 @@ class DiscourseGateway:
         return {"visibility": wanted, "done": done}
 
     def do_move_to_category(self, tid, params, key, expect, retrying, _cat=None):
-        cat_id = self.category_id(params.get("category"), params.get("category_id"))
         topic = self.topic(tid)
         if topic.get("archetype") == "private_message":
             return {"skipped": "the ticket is a private message now, which has no category"}
+        cat_id = self.category_id(params.get("category"), params.get("category_id"))
         if topic.get("category_id") == cat_id:
             return {"category_id": cat_id, "changed": False}
         expect("category", cat_id)

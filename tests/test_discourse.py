@@ -292,4 +292,4 @@ def test_moving_a_private_message_is_skipped_not_sent(gateway):
     result = gateway.perform(_action("move_to_category", {"category": None, "category_id": 7}),
                              expect, False)
     assert "private message" in result["skipped"] and seen == []
-    assert [c.request.method for c in responses.calls] == ["GET"]
+    assert [c.request.method for c in responses.calls] == ["GET"]  # the topic, nothing else

@@ -344,9 +344,9 @@ class DiscourseGateway:
 
     def _retag(self, tid, add: list[str], remove: list[str], expect: Expect) -> dict[str, Any]:
         current = [t if isinstance(t, dict) else {"name": t} for t in self.topic(tid).get("tags") or []]
-        names = [t.get("name") for t in current]
-        added = [t for t in dict.fromkeys(add) if t not in names]
-        removed = [t for t in dict.fromkeys(remove) if t in names]
+        names = [(t.get("name") or "").lower() for t in current]   # Discourse lowercases tags
+        added = [t for t in dict.fromkeys(x.lower() for x in add) if t not in names]
+        removed = [t for t in dict.fromkeys(x.lower() for x in remove) if t in names]
         if not added and not removed:
             return {"tags": names, "changed": False}
         for tag in added:
@@ -354,7 +354,7 @@ class DiscourseGateway:
         for tag in removed:
             expect("tag_removed", tag)
         keep = [{k: t[k] for k in ("id", "name") if t.get(k) is not None}
-                for t in current if t.get("name") not in removed]
+                for t in current if (t.get("name") or "").lower() not in removed]
         self.update_topic(tid, tags=keep + [{"name": t} for t in added])
         return {"tags": [t["name"] for t in keep] + added, "changed": True}
 

@@ -21,14 +21,19 @@ def expect(conn: sqlite3.Connection, ticket_id: int, kind: str, value: object,
     """Record that syncd is about to cause ``kind`` (``category``, ``tag_added``,
     ``tag_removed``, ``closed``, ``visibility``) with ``value`` on a ticket."""
     conn.execute("INSERT INTO echoes (ticket_id, kind, value, created_at, expires_at) "
-                 "VALUES (?, ?, ?, ?, ?)", (ticket_id, kind, str(value), iso(), later(ttl)))
+                 "VALUES (?, ?, ?, ?, ?)", (ticket_id, kind, _value(kind, value), iso(), later(ttl)))
+
+
+def _value(kind: str, value: object) -> str:
+    """Tags compare without case (Discourse lowercases them by default)."""
+    return str(value).lower() if kind in ("tag_added", "tag_removed") else str(value)
 
 
 def _key(change: Change) -> tuple[str, str] | None:
     if change.name == "category_changed":
         return "category", str(change.new)
     if change.name in ("tag_added", "tag_removed"):
-        return change.name, str(change.tag)
+        return change.name, _value(change.name, change.tag)
     if change.name in ("topic_closed", "topic_reopened"):
         return "closed", str(change.name == "topic_closed")
     if change.name == "visibility_changed":

@@ -250,3 +250,19 @@ def test_staff_group_members_count_as_staff_for_rules(tmp_path):
     drain(p)
     fired = store.db().conn.execute("SELECT rule FROM rule_firings").fetchall()
     assert fired == [("staff-replied",)]
+
+
+def test_the_echo_of_a_tag_matches_whatever_its_case(tmp_path):
+    """syncd asked for 'Ticket-Open'; Discourse stores and echoes 'ticket-open'."""
+    _, store, p = setup(tmp_path)
+    put(store, "topic_created")
+    put(store, "post_created")
+    drain(p)
+    with transaction(store.db()) as conn:
+        echoes.expect(conn, 1234, "tag_added", "Ticket-Open")
+        echoes.expect(conn, 1234, "category", 7)
+    put(store, "topic_edited")
+    drain(p)
+    changes = {h["name"]: h["detail"] for h in ticketstore.history(store.db().conn, 1234)
+               if h["kind"] == "change"}
+    assert changes["tag_added"].get("by_syncd") is True

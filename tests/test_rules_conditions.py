@@ -102,3 +102,4 @@ def test_any_and_not_combine(tmp_path, text, expected):
     """any: holds when one mapping holds; not: when its mapping does not."""
     facts = Facts(T, Change("topic_created"), "grades")
     assert holds(_conds(tmp_path, text), facts) is expected
+

@@ -1,6 +1,7 @@
 """decide(): fired_rules, derived changes and their cascade bound, budget, template errors."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from syncd.rules import DecideContext, decide, load_rules
@@ -123,3 +124,19 @@ def test_a_ticket_made_private_is_private_for_every_planned_action(tmp_path):
     assert [a.kind for a in decision.actions] == ["notify", "set_visibility"]
     assert decision.actions[0].params["private"] is True
     assert any("not promoted" in n for n in decision.notes)
+
+
+CASE = """  - name: mixed-case
+    on: topic_created
+    if: {tags_any: [Urgent]}
+    then:
+      - add_tags: [Urgent, Exams]
+"""
+
+
+def test_tags_compare_without_case(tmp_path):
+    """'Urgent' in a rule matches Discourse's lowercased 'urgent'; only the missing tag is
+    added, lowercased as Discourse will store it."""
+    ticket = replace(T, tags=("urgent",))
+    decision = decide(rules(tmp_path, CASE), ticket, [Change("topic_created")], NOW)
+    assert [(a.kind, a.params) for a in decision.actions] == [("add_tags", {"tags": ["exams"]})]

@@ -172,8 +172,8 @@ def _p_move(params: dict, p: Planning) -> dict | None:
 
 
 def _p_tags(params: dict, p: Planning, adding: bool) -> dict | None:
-    have = set(p.ticket.tags)
-    tags = [t for t in params["tags"] if (t not in have) == adding]
+    have = {t.lower() for t in p.ticket.tags}   # Discourse lowercases tag names
+    tags = [t.lower() for t in params["tags"] if (t.lower() not in have) == adding]
     return {"tags": tags} if tags else None
 
 

@@ -129,7 +129,12 @@ def _categories(value: Any, ctx: LoadContext) -> frozenset:
 
 
 def _tags(value: Any, ctx: LoadContext) -> frozenset[str]:
-    return frozenset(_strings(value, "a tag or a list of tags"))
+    """Tag names compare without case: Discourse lowercases tags (force_lowercase_tags)."""
+    return frozenset(t.lower() for t in _strings(value, "a tag or a list of tags"))
+
+
+def _ticket_tags(f: "Facts") -> frozenset[str]:
+    return frozenset(t.lower() for t in f.ticket.tags)
 
 
 # --- checks ------------------------------------------------------------------------------
@@ -171,9 +176,9 @@ def _not(conds: Conds, f: Facts) -> bool:
 
 CONDITIONS: dict[str, Condition] = {
     "category": Condition(_categories, _in_category),
-    "tags_any": Condition(_tags, lambda p, f: not p.isdisjoint(f.ticket.tags)),
-    "tags_all": Condition(_tags, lambda p, f: p.issubset(f.ticket.tags)),
-    "tags_none": Condition(_tags, lambda p, f: p.isdisjoint(f.ticket.tags)),
+    "tags_any": Condition(_tags, lambda p, f: not p.isdisjoint(_ticket_tags(f))),
+    "tags_all": Condition(_tags, lambda p, f: p.issubset(_ticket_tags(f))),
+    "tags_none": Condition(_tags, lambda p, f: p.isdisjoint(_ticket_tags(f))),
     "title_matches": Condition(_regexes, _matches("title")),
     "body_matches": Condition(_regexes, _matches("body")),
     "status": Condition(_choices(STATUSES), lambda p, f: f.ticket.status in p),
@@ -183,7 +188,7 @@ CONDITIONS: dict[str, Condition] = {
     "visibility": Condition(_choices(VISIBILITIES), lambda p, f: f.ticket.visibility in p),
     "actor_is_staff": Condition(_flag, _actor_is_staff),
     "actor_trust_level_at_least": Condition(_count, _trust_level),
-    "tag": Condition(_tags, lambda p, f: f.change.tag is not None and f.change.tag in p),
+    "tag": Condition(_tags, lambda p, f: f.change.tag is not None and f.change.tag.lower() in p),
     "any": Condition(lambda v, c: v, _any),   # compiled by the loader (nested mappings)
     "not": Condition(lambda v, c: v, _not),
 }

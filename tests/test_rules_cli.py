@@ -167,3 +167,26 @@ def test_commands_have_help_with_example(args):
     """Every rules command answers -h with an example."""
     result = CliRunner().invoke(main, args + ["-h"])
     assert result.exit_code == 0 and "Example:" in result.output
+
+
+def test_a_ticket_file_with_wrong_types_is_a_clear_error(tmp_path):
+    """--ticket with likes "x": exit 2 naming the field, no traceback."""
+    from click.testing import CliRunner
+    from syncd.cli import main
+    ticket = tmp_path / "t.json"
+    ticket.write_text('{"id": 1234, "likes": "x", "priority": "asap"}')
+    out = CliRunner().invoke(main, ["--config", str(tmp_path / "none.yaml"), "rules", "test",
+                                    "--event", "webhooks/post_liked.json", "--ticket", str(ticket)])
+    assert out.exit_code == 2
+    assert "'likes' must be a whole number" in out.output and "'priority' must be one of" in out.output
+
+
+def test_an_event_file_syncd_cannot_read_is_exit_2(tmp_path):
+    """A body whose root key is not topic/post/like/solved: exit 2 with the reason."""
+    from click.testing import CliRunner
+    from syncd.cli import main
+    event = tmp_path / "e.json"
+    event.write_text('{"foo": 1}')
+    out = CliRunner().invoke(main, ["--config", str(tmp_path / "none.yaml"), "rules", "test",
+                                    "--event", str(event)])
+    assert out.exit_code == 2 and "not 'foo'" in out.output

@@ -61,5 +61,10 @@ def retry(ctx: click.Context, ids: tuple[int, ...], all_failed: bool) -> None:
                          "lists them)")
     with transaction(_db(ctx)) as conn:
         done = store_deliveries.retry(conn, None if all_failed else list(ids))
-    click.echo(f"{len(done)} deliveries will be processed again" if done
-               else "nothing to retry: no such failed delivery")
+    if done:
+        click.echo(f"{len(done)} deliveries will be processed again")
+    missing = sorted(set(ids) - set(done))
+    if missing:
+        raise SyncdError(f"not failed or unknown, not retried: {', '.join(map(str, missing))}")
+    if not done:
+        click.echo("nothing to retry: no failed delivery")

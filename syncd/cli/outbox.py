@@ -76,6 +76,6 @@ def retry(settings: Settings, ids: tuple[int, ...], all_failed: bool) -> None:
     skipped = sorted(set(ids) - set(changed))
     click.echo(f"{len(changed)} action(s) queued again" +
                (f": {', '.join(map(str, changed))}" if changed else ""))
-    if skipped:
-        click.echo(f"not retried (unknown, sent or in flight): {', '.join(map(str, skipped))}",
-                   err=True)
+    if skipped:  # exit 2, so a script sees that not everything it named was retried
+        raise SyncdError(f"not retried (unknown, sent or in flight): "
+                         f"{', '.join(map(str, skipped))}")

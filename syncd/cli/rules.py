@@ -19,7 +19,7 @@ from syncd.config import Settings
 from syncd.errors import PayloadError, SyncdError
 from syncd.events import Event
 from syncd.replay import ROOT_TO_EVENT
-from syncd.tickets import StaffPolicy, Ticket, apply
+from syncd.tickets import PRIORITIES, STATUSES, VISIBILITIES, StaffPolicy, Ticket, apply
 
 
 @main.group("rules")
@@ -53,6 +53,10 @@ def read_event(path: str, event_name: str | None) -> Event:
     if event_name:
         headers = {k: v for k, v in headers.items() if k.lower() != "x-discourse-event"}
         headers["X-Discourse-Event"] = event_name
+    kind = next((v for k, v in headers.items() if k.lower() == "x-discourse-event-type"), None)
+    if kind not in ROOT_TO_EVENT:
+        raise PayloadError(f"{path}: syncd reads topic, post, like and solved deliveries, "
+                           f"not {kind!r}")
     return Event.from_delivery(headers, body, source="test")
 
 
@@ -68,12 +72,40 @@ def read_ticket(path: str | None) -> Ticket | None:
         data = data["ticket"]          # the shape `syncd ticket ID --json` prints
     if not isinstance(data, dict):
         raise SyncdError(f"{path}: a ticket is a JSON object (as `syncd tickets --json` prints)")
+    problems = ticket_problems(data)
+    if problems:
+        raise SyncdError(f"{path}: not a ticket: " + "; ".join(problems))
     # A ticket `syncd tickets` lists has been seen whole and announced already.
     data = {"has_topic": True, "has_first_post": True, "announced": True, **data}
     try:
         return Ticket.from_dict(data)
     except TypeError as exc:
         raise SyncdError(f"{path}: not a ticket: {exc}") from None
+
+
+_INTS = ("id", "category_id", "likes", "author_id", "accepted_post_id")
+_STRS = ("title", "slug", "url", "author", "body", "created_at", "updated_at",
+         "first_response_at", "resolved_at")
+_CHOICES = {"status": STATUSES, "priority": PRIORITIES, "visibility": VISIBILITIES}
+
+
+def ticket_problems(data: dict[str, Any]) -> list[str]:
+    """What is wrong with a --ticket object, field by field (empty: nothing)."""
+    problems = []
+    for key in _INTS:
+        if data.get(key) is not None and (not isinstance(data[key], int)
+                                          or isinstance(data[key], bool)):
+            problems.append(f"'{key}' must be a whole number, not {data[key]!r}")
+    for key in _STRS:
+        if data.get(key) is not None and not isinstance(data[key], str):
+            problems.append(f"'{key}' must be a string, not {data[key]!r}")
+    for key, choices in _CHOICES.items():
+        if key in data and data[key] not in choices:
+            problems.append(f"'{key}' must be one of {', '.join(choices)}, not {data[key]!r}")
+    tags = data.get("tags")
+    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+        problems.append(f"'tags' must be a list of names, not {tags!r}")
+    return problems
 
 
 def _settings(ctx: click.Context) -> tuple[Settings, bool]:
@@ -124,12 +156,13 @@ def test_cmd(ctx: click.Context, event_file: str, ticket_file: str | None,
     from syncd.rules import DecideContext, decide, load_rules
     settings, has_config = _settings(ctx)
     moment = parse(now) if now else utcnow()
-    cmap = _remembered_categories(settings)
+    known = _remembered_categories(settings)
     event = read_event(event_file, event_name)
+    ruleset = load_rules(rules_path or settings.resolve(settings.rules),
+                         list(settings.channels) if has_config else None, known)
+    cmap = dict(known)  # for deciding, the delivery's own slug helps too (not for checking)
     if event.post is not None and event.post.category_slug and event.post.category_id:
         cmap.setdefault(event.post.category_slug, event.post.category_id)
-    ruleset = load_rules(rules_path or settings.resolve(settings.rules),
-                         list(settings.channels) if has_config else None, cmap)
     staff = StaffPolicy(groups=frozenset(settings.discourse.staff_groups))
     ticket, changes, note = _transition(read_ticket(ticket_file), event, iso(moment), staff)
     if ticket is None:

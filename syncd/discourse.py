@@ -31,6 +31,7 @@ from pydiscourse.exceptions import DiscourseError
 
 from syncd import logs
 from syncd.errors import PermanentError, TransientError
+from syncd.discourse_actions import Expect, GatewayActions
 from syncd.ratelimit import TokenBucket
 
 log = logs.get("syncd.discourse")
@@ -38,7 +39,6 @@ MAX_INLINE_WAIT = 10.0
 RECENT_POSTS = 20
 CATEGORY_TTL_SECONDS = 3600.0
 DEFAULT_WAIT = 10.0
-Expect = Callable[[str, Any], None]
 
 SCOPES = [  # (verb, path pattern, the granular API-key scope it needs)
     ("POST", r"^/posts\.json$", "topics:write"),
@@ -119,7 +119,7 @@ def _refused(verb: str, path: str, exc: DiscourseError) -> Exception:
                           status)
 
 
-class DiscourseGateway:
+class DiscourseGateway(GatewayActions):
     """Discourse actions for the delivery workers; safe to share between threads."""
 
     def __init__(self, settings: Any, bucket: TokenBucket | None = None,
@@ -291,118 +291,3 @@ class DiscourseGateway:
         """A private message back to a topic (its category from the ticket)."""
         fields = {"category_id": int(category_id)} if category_id else {}
         self._call("PUT", f"/t/{int(topic_id)}/convert-topic/public", **fields)
-
-    # --- the actions, by outbox kind -----------------------------------------------------
-
-    def perform(self, action: Any, expect: Expect, retrying: bool,
-                ticket_category_id: int | None = None) -> dict[str, Any]:
-        """Carry out one outbox action; returns what to keep as its result."""
-        handler = getattr(self, f"do_{action.kind}", None)
-        if handler is None:
-            raise PermanentError(f"no Discourse action '{action.kind}'")
-        return handler(action.ticket_id, action.params, action.key, expect, retrying,
-                       ticket_category_id)
-
-    def do_reply(self, tid, params, key, expect, retrying, _cat=None):
-        return self.reply(tid, params["raw"], key, retrying)
-
-    do_suggest_similar = do_reply
-
-    def do_message_author(self, tid, params, key, expect, retrying, _cat=None):
-        return self.new_topic(key, retrying, title=params["title"], raw=params["raw"],
-                              archetype="private_message", target_recipients=params["username"])
-
-    def do_set_visibility(self, tid, params, key, expect, retrying, ticket_category_id=None):
-        wanted = params["visibility"]
-        topic = self.topic(tid)
-        if wanted == "private":
-            return {"visibility": wanted, "done": self.make_private(tid, topic, expect)}
-        if wanted not in ("public", "unlisted"):
-            raise PermanentError(f"unknown visibility '{wanted}' (valid: public, unlisted, private)")
-        done = []
-        if topic.get("archetype") == "private_message":
-            expect("visibility", wanted)
-            self.make_public(tid, ticket_category_id)
-            done.append("converted")
-            topic["visible"] = True
-        if bool(topic.get("visible", True)) != (wanted == "public"):
-            expect("visibility", wanted)
-            self.set_status(tid, "visible", wanted == "public")
-            done.append("listed" if wanted == "public" else "unlisted")
-        return {"visibility": wanted, "done": done}
-
-    def do_move_to_category(self, tid, params, key, expect, retrying, _cat=None):
-        topic = self.topic(tid)
-        if topic.get("archetype") == "private_message":
-            return {"skipped": "the ticket is a private message now, which has no category"}
-        cat_id = self.category_id(params.get("category"), params.get("category_id"))
-        if topic.get("category_id") == cat_id:
-            return {"category_id": cat_id, "changed": False}
-        expect("category", cat_id)
-        self.update_topic(tid, category_id=cat_id)
-        return {"category_id": cat_id, "changed": True}
-
-    def _retag(self, tid, add: list[str], remove: list[str], expect: Expect) -> dict[str, Any]:
-        current = [t if isinstance(t, dict) else {"name": t} for t in self.topic(tid).get("tags") or []]
-        names = [(t.get("name") or "").lower() for t in current]   # Discourse lowercases tags
-        added = [t for t in dict.fromkeys(x.lower() for x in add) if t not in names]
-        removed = [t for t in dict.fromkeys(x.lower() for x in remove) if t in names]
-        if not added and not removed:
-            return {"tags": names, "changed": False}
-        for tag in added:
-            expect("tag_added", tag)
-        for tag in removed:
-            expect("tag_removed", tag)
-        keep = [{k: t[k] for k in ("id", "name") if t.get(k) is not None}
-                for t in current if (t.get("name") or "").lower() not in removed]
-        self.update_topic(tid, tags=keep + [{"name": t} for t in added])
-        return {"tags": [t["name"] for t in keep] + added, "changed": True}
-
-    def do_add_tags(self, tid, params, key, expect, retrying, _cat=None):
-        return self._retag(tid, list(params.get("tags") or []), [], expect)
-
-    def do_remove_tags(self, tid, params, key, expect, retrying, _cat=None):
-        return self._retag(tid, [], list(params.get("tags") or []), expect)
-
-    def do_close_topic(self, tid, params, key, expect, retrying, _cat=None):
-        if self.topic(tid).get("closed"):
-            return {"closed": True, "changed": False}
-        expect("closed", "True")
-        self.set_status(tid, "closed", True)
-        return {"closed": True, "changed": True}
-
-    def do_promote_faq(self, tid, params, key, expect, retrying, _cat=None):
-        topic = self.topic(tid)
-        if params.get("private") or topic.get("archetype") == "private_message":
-            return {"skipped": "private ticket: never promoted to the FAQ"}
-        cat_id = self.category_id(params.get("category"), params.get("category_id"))
-        if params.get("mode", "move") == "move":
-            if topic.get("category_id") != cat_id:
-                expect("category", cat_id)
-                self.update_topic(tid, category_id=cat_id)
-            return {"mode": "move", "category_id": cat_id}
-        raw = self.faq_text(tid, topic, params.get("accepted_post_id"))
-        title = str(params.get("title") or topic.get("title") or f"Topic {tid}")
-        title = title if title.lower().startswith("faq") else f"FAQ: {title}"
-        result = self.new_topic(key, retrying, title=title, raw=raw, category=cat_id)
-        return {"mode": "copy", "category_id": cat_id, **result}
-
-    def faq_text(self, tid: int, topic: dict[str, Any], accepted_post_id: Any) -> str:
-        """The question and the accepted answer quoted, with a link back."""
-        posts = (topic.get("post_stream") or {}).get("posts") or []
-        first = next((p for p in posts if p.get("post_number") == 1), None)
-        parts = []
-        if first:
-            question = self.post(first["id"])
-            parts.append(_quote(question, tid, "**Question**"))
-        if accepted_post_id:
-            parts.append(_quote(self.post(accepted_post_id), tid, "**Accepted answer**"))
-        url = f"{self.base_url}/t/{topic.get('slug') or '-'}/{tid}"
-        parts.append(f"Originally asked in {url}")
-        return "\n\n".join(parts)
-
-
-def _quote(post: dict[str, Any], tid: int, label: str) -> str:
-    who, number = post.get("username") or "someone", post.get("post_number") or 1
-    return (f'{label} by @{who}:\n\n[quote="{who}, post:{number}, topic:{tid}"]\n'
-            f'{(post.get("raw") or "").strip()}\n[/quote]')

@@ -42,19 +42,22 @@ class IngestPressure:
     and runs at full speed again once the receiver is quiet or the backlog is large.
     """
 
-    def __init__(self, quiet: float = 0.003, max_defer: float = 0.25, max_backlog: int = 10000):
+    def __init__(self, quiet: float = 0.003, max_defer: float = 0.25, max_backlog: int = 10000,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
         self.quiet, self.max_defer, self.max_backlog = quiet, max_defer, max_backlog
-        self._last = 0.0
+        self.clock, self.sleep = clock, sleep
+        self._last = -1e9
 
     def touch(self) -> None:
-        self._last = time.monotonic()
+        self._last = self.clock()
 
     def wait_for_quiet(self, backlog: Callable[[], int]) -> None:
-        deadline = time.monotonic() + self.max_defer
-        if time.monotonic() - self._last > self.quiet or backlog() >= self.max_backlog:
+        deadline = self.clock() + self.max_defer
+        if self.clock() - self._last > self.quiet or backlog() >= self.max_backlog:
             return
-        while time.monotonic() - self._last <= self.quiet and time.monotonic() < deadline:
-            time.sleep(self.quiet)
+        while self.clock() - self._last <= self.quiet and self.clock() < deadline:
+            self.sleep(self.quiet)
 
 
 class IngestWriter:

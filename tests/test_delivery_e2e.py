@@ -163,13 +163,13 @@ def test_sigkill_during_a_burst_delivers_every_notification_exactly_once(tmp_pat
     with ChatStandIn(limit=100000) as chat:
         settings = _config(tmp_path, chat=chat)
         conn = Store(settings.resolve(settings.database)).db().conn
-        total = 120
+        total = 300
         for i in range(total):
             add_action(conn, i % 12, "notify", notify_params(i % 12))
         script = RUNNER.format(root=str(ROOT), config=str(tmp_path / "config.yaml"))
         first = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL)
         try:
-            assert wait_for(lambda: len(chat.messages) >= 30, timeout=30)
+            assert wait_for(lambda: len(chat.messages) >= 10, timeout=30)
             os.kill(first.pid, signal.SIGKILL)
         finally:
             first.wait(10)

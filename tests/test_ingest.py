@@ -56,31 +56,47 @@ def test_a_failed_commit_is_a_storage_error_and_stores_nothing(tmp_path, monkeyp
     assert store.db().conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 0
 
 
-def test_pressure_defers_processing_during_a_burst_but_not_forever():
-    """While deliveries arrive the processor waits, at most max_defer seconds."""
-    p = IngestPressure(quiet=0.01, max_defer=0.05, max_backlog=100)
-    p.touch()
-    started = time.monotonic()
-    stop = threading.Event()
+class FakeClock:
+    """Time that moves only when slept; ``busy`` touches the pressure at every sleep."""
 
-    def keep_busy():
-        while not stop.is_set():
-            p.touch()
-            time.sleep(0.002)
-    t = threading.Thread(target=keep_busy)
-    t.start()
+    def __init__(self, pressure_touches: bool = False):
+        self.now, self.slept, self.busy = 100.0, [], pressure_touches
+        self.pressure = None
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        if self.busy:
+            self.pressure.touch()   # deliveries keep arriving
+
+
+def test_pressure_defers_processing_during_a_burst_but_not_forever():
+    """While deliveries keep arriving the processor waits, max_defer seconds at most."""
+    t = FakeClock(pressure_touches=True)
+    p = IngestPressure(quiet=0.01, max_defer=0.25, max_backlog=100, clock=t.clock, sleep=t.sleep)
+    t.pressure = p
+    p.touch()
     p.wait_for_quiet(lambda: 0)
-    waited = time.monotonic() - started
-    stop.set()
-    t.join()
-    assert 0.04 <= waited < 0.5
+    assert 0.25 <= sum(t.slept) < 0.25 + 0.011
+
+
+def test_pressure_waits_only_until_the_receiver_is_quiet():
+    """Once no delivery came for `quiet` seconds, processing goes on."""
+    t = FakeClock()
+    p = IngestPressure(quiet=0.01, max_defer=5.0, max_backlog=100, clock=t.clock, sleep=t.sleep)
+    p.touch()
+    p.wait_for_quiet(lambda: 0)
+    assert 0 < sum(t.slept) <= 0.02 + 1e-9   # one or two quiet periods, not max_defer
 
 
 def test_pressure_does_not_defer_when_quiet_or_backlogged():
-    """A quiet receiver, or a large backlog, means no waiting."""
-    p = IngestPressure(quiet=0.01, max_defer=1.0, max_backlog=100)
-    started = time.monotonic()
+    """A quiet receiver, or a large backlog, means no waiting at all."""
+    t = FakeClock()
+    p = IngestPressure(quiet=0.01, max_defer=5.0, max_backlog=100, clock=t.clock, sleep=t.sleep)
     p.wait_for_quiet(lambda: 0)          # never touched: quiet
     p.touch()
     p.wait_for_quiet(lambda: 500)        # backlog over the cap
-    assert time.monotonic() - started < 0.05
+    assert t.slept == []

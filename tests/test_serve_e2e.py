@@ -18,7 +18,7 @@ from syncd.store import open_db
 
 from conftest import ROOT, SECRET, sample_body, signed_sample
 
-BURST = 120
+BURST = 400
 
 
 def free_port() -> int:
@@ -88,7 +88,9 @@ def test_every_acknowledged_delivery_survives_sigkill(tmp_path):
         wait_ready(port, proc, log_path)
         with ThreadPoolExecutor(max_workers=8) as pool:
             futures = [pool.submit(send, port, 2000 + i) for i in range(BURST)]
-            time.sleep(0.15)
+            deadline = time.monotonic() + 30   # kill mid-burst: once a few were acknowledged
+            while sum(f.done() for f in futures) < 10 and time.monotonic() < deadline:
+                time.sleep(0.005)
             os.kill(proc.pid, signal.SIGKILL)
             results = [f.result() for f in futures]
         proc.wait(10)
@@ -143,9 +145,11 @@ def test_sighup_reloads_rules_and_keeps_the_old_ones_on_error(tmp_path):
         before = rules_loaded(port)
         (rules / "90-broken.yaml").write_text("rules:\n  - name: x\n    on: topic_creatd\n")
         proc.send_signal(signal.SIGHUP)
-        time.sleep(1)
-        assert proc.poll() is None and rules_loaded(port) == before
+        deadline = time.monotonic() + 15
+        while "rules_reload_failed" not in log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert "rules_reload_failed" in log_path.read_text()
+        assert proc.poll() is None and rules_loaded(port) == before
         (rules / "90-broken.yaml").write_text(
             "rules:\n  - name: extra\n    on: topic_created\n    then:\n      - notify: staff\n")
         proc.send_signal(signal.SIGHUP)

@@ -146,7 +146,8 @@ class Processor:
         at = iso(now)
         before = ticketstore.load(conn, event.topic_id) if event.topic_id else None
         self.learn_category(conn, event)
-        if before is None and not self.is_ticket_category(conn, event):
+        cats = categories.load(conn, self.settings.discourse.category_map)  # once an event
+        if before is None and not self.is_ticket_category(event, cats):
             return Outcome(note=f"category {event.category_id} is not a ticket category")
         staff = self.staff_policy(conn)
         transition = apply(before, event, at, staff)
@@ -160,7 +161,7 @@ class Processor:
         if event.extra.get("import"):
             decision = NoRules(ticket, changes, notes=(IMPORT_NOTE,))
         else:
-            decision = self.decide(conn, ticket, changes, now)
+            decision = self.decide(conn, ticket, changes, now, cats)
         ticketstore.save(conn, decision.ticket, at)
         if self.similar is not None:
             self.similar.index(conn, decision.ticket)
@@ -199,12 +200,12 @@ class Processor:
                 log.warning("rules_note", note=note)
 
     # --- collaborators ---------------------------------------------------------------------
-    def decide(self, conn, ticket: Ticket, changes, now: datetime):
+    def decide(self, conn, ticket: Ticket, changes, now: datetime,
+               cats: categories.CategoryMap):
         ruleset = self.rules.current if self.rules is not None else None
         if ruleset is None:
             return NoRules(ticket, tuple(changes))
         from syncd.rules import DecideContext, decide
-        cats = categories.load(conn, self.settings.discourse.category_map)
         since = iso(now - timedelta(hours=1))
         used = ticketstore.actions_since(conn, ticket.id, since)
         similar: Callable = (lambda t, limit: self.similar.find(conn, t, limit)) \
@@ -216,10 +217,9 @@ class Processor:
             staff_groups=self.settings.discourse.staff_groups)
         return decide(ruleset, ticket, tuple(changes), now, ctx)
 
-    def is_ticket_category(self, conn, event: Event) -> bool:
+    def is_ticket_category(self, event: Event, cats: categories.CategoryMap) -> bool:
         if event.topic is not None and event.topic.is_private_message:
             return False
-        cats = categories.load(conn, self.settings.discourse.category_map)
         ids, missing = cats.ticket_ids(self.settings.discourse.categories)
         if ids is None:
             return True
@@ -242,8 +242,9 @@ class Processor:
         post = event.post
         if post is None or not post.category_slug or post.category_id is None:
             return
-        known = categories.load(conn).by_slug.get(post.category_slug)
-        if known != post.category_id:
+        row = conn.execute("SELECT id FROM categories WHERE slug = ?",
+                           (post.category_slug,)).fetchone()
+        if row is None or row[0] != post.category_id:
             categories.remember(conn, {post.category_slug: post.category_id}, "webhook")
 
     def staff_policy(self, conn) -> StaffPolicy:

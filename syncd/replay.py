@@ -67,10 +67,11 @@ def replay_files(settings: Settings, paths: list[Path], url: str | None = None,
         return _over_http(settings, paths, url)
     from syncd.app import Receiver, create_app
     from syncd.processor import Processor
-    from syncd.service import load_rules_holder, prepare, _similar_module
+    from syncd import similar
+    from syncd.service import load_rules_holder, prepare
     store, secret = prepare(settings)
     client = create_app(Receiver(settings, store, secret)).test_client()
-    processor = Processor(settings, store, load_rules_holder(settings, store), _similar_module())
+    processor = Processor(settings, store, load_rules_holder(settings, store), similar)
     results = []
     for path in paths:
         headers, raw = read_recording(path)

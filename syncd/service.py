@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import waitress
 
-from syncd import categories, directory, logs, secret as secrets_
+from syncd import categories, directory, logs, secret as secrets_, similar
 from syncd.app import Receiver, create_app
 from syncd.ingest import IngestPressure, IngestWriter
 from syncd.config import Settings, describe
@@ -59,7 +59,7 @@ class Service:
     server: Any = None
 
     def start_workers(self, wake: threading.Event, pressure: Any = None) -> Processor:
-        processor = Processor(self.settings, self.store, self.rules, _similar_module(), pressure)
+        processor = Processor(self.settings, self.store, self.rules, similar, pressure)
         processor.outbox_wake = threading.Event()
         self._spawn(processor, wake)
         for worker in _delivery_workers(self.settings, self.store):
@@ -107,11 +107,6 @@ class _RulesWatcher:
         if self.holder.changed():
             self.holder.reload()
         return False
-
-
-def _similar_module():
-    from syncd import similar
-    return similar
 
 
 def _delivery_workers(settings: Settings, store: Store) -> list:

@@ -9,14 +9,14 @@ from datetime import timedelta
 from standins.discourse import DiscourseStandIn
 from standins.gchat import ChatStandIn
 
-from syncd import ticketstore
+from syncd import similar, ticketstore
 from syncd.app import Receiver, create_app
 from syncd.clock import utcnow
 from syncd.config import load_settings
 from syncd.delivery import make_workers
 from syncd.processor import Processor
 from syncd.replay import signed
-from syncd.service import load_rules_holder, prepare, _similar_module
+from syncd.service import load_rules_holder, prepare
 
 from conftest import SECRET, sample
 
@@ -56,7 +56,7 @@ def build(tmp_path, forum, chat):
     settings = load_settings(str(cfg), env={})
     store, secret = prepare(settings)
     client = create_app(Receiver(settings, store, secret)).test_client()
-    processor = Processor(settings, store, load_rules_holder(settings, store), _similar_module())
+    processor = Processor(settings, store, load_rules_holder(settings, store), similar)
     workers = make_workers(settings, store)
     for w in workers:
         w.sleep = lambda s: None

@@ -18,6 +18,7 @@ from syncd import categories, deliveries, logs, metrics, signature
 from syncd.config import Settings
 from syncd.errors import PayloadError, PayloadTooLarge, StorageError, SyncdError
 from syncd.events import REQUIRED_HEADERS, Event, parse_body
+from syncd.outbox import counts as outbox_counts
 from syncd.store import Store, transaction
 
 log = logs.get("syncd.app")
@@ -182,7 +183,7 @@ def _ignored(reason: str, name: str):
 
 
 def _backlog(conn: sqlite3.Connection) -> dict[str, int]:
-    outbox = dict(conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall())
+    outbox = outbox_counts(conn)["by_status"]
     by_status = deliveries.counts(conn)
     return {"actions_undelivered": outbox.get("pending", 0) + outbox.get("sending", 0),
             "actions_dead": outbox.get("dead", 0),

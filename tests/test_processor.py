@@ -145,11 +145,13 @@ def test_category_slugs_are_learnt_from_post_payloads(tmp_path):
     assert row == ("support",)
 
 
-def rules_processor(tmp_path, settings, store):
+PING = "rules:\n  - name: ping\n    on: topic_created\n    then:\n      - notify: staff\n"
+
+
+def rules_processor(tmp_path, settings, store, text=PING):
     from syncd.rules.reloader import RulesHolder
     rules = tmp_path / "rules.yaml"
-    rules.write_text("rules:\n  - name: ping\n    on: topic_created\n"
-                     "    then:\n      - notify: staff\n")
+    rules.write_text(text)
     return Processor(settings, store, RulesHolder(str(rules), ["staff"], {"support": 5}))
 
 
@@ -233,12 +235,10 @@ def test_failed_deliveries_are_listed_and_processed_again(tmp_path, monkeypatch)
 
 def test_staff_group_members_count_as_staff_for_rules(tmp_path):
     """A reply by a member of a staff group (read from Discourse) is actor_is_staff."""
-    from syncd.rules.reloader import RulesHolder
     settings, store, _ = setup(tmp_path)
-    rules = tmp_path / "rules.yaml"
-    rules.write_text("rules:\n  - name: staff-replied\n    on: post_created\n"
-                     "    if: {actor_is_staff: true}\n    then:\n      - notify: staff\n")
-    p = Processor(settings, store, RulesHolder(str(rules), ["staff"], {"support": 5}))
+    p = rules_processor(tmp_path, settings, store,
+                        "rules:\n  - name: staff-replied\n    on: post_created\n"
+                        "    if: {actor_is_staff: true}\n    then:\n      - notify: staff\n")
     with transaction(store.db()) as conn:
         conn.execute("INSERT INTO staff_members VALUES ('dave', 'helpers', '2026-01-01')")
     body = sample_body("post_created_reply")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Collection, Mapping
 
 from syncd.events import Actor
-from syncd.tickets import PRIORITIES, STATUSES, VISIBILITIES, Change, Ticket
+from syncd.tickets import PRIORITIES, STATUSES, VISIBILITIES, Change, StaffPolicy, Ticket
 
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
 
@@ -151,10 +151,8 @@ def _matches(field: str) -> Callable[[tuple[re.Pattern, ...], Facts], bool]:
 
 
 def is_staff(actor: Actor | None, staff_groups: Collection[str] = ()) -> bool:
-    if actor is None:
-        return False
-    return bool(actor.staff) or (actor.primary_group is not None
-                                 and actor.primary_group in staff_groups)
+    """The state machine's rule (``StaffPolicy``), so rules and statuses agree."""
+    return StaffPolicy(frozenset(staff_groups)).is_staff(actor)
 
 
 def _actor_is_staff(wanted: bool, f: Facts) -> bool:

@@ -43,10 +43,10 @@ from standins import add_action, notify_params  # noqa: E402
 from standins.gchat import ChatStandIn  # noqa: E402
 from syncd import logs  # noqa: E402
 from syncd.config import settings_from_text  # noqa: E402
-from syncd.delivery import make_workers  # noqa: E402
-from syncd.notifiers.gchat import thread_key  # noqa: E402
+from syncd.outbox.workers import make_workers  # noqa: E402
+from syncd.channels.gchat import thread_key  # noqa: E402
 from syncd.replay import read_recording, signed  # noqa: E402
-from syncd.store import Store  # noqa: E402
+from syncd.store.db import Store  # noqa: E402
 
 IDLE_POLL = 0.002  # the drain bench's worker loop
 SECRET = "bench-secret-not-real-01"

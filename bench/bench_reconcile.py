@@ -29,15 +29,16 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from standins.discourse_catalog import Catalog  # noqa: E402
 
-from syncd import logs, ticketstore  # noqa: E402
+from syncd import logs  # noqa: E402
+from syncd.store import tickets as ticketstore  # noqa: E402
 from syncd.clock import iso  # noqa: E402
 from syncd.config import settings_from_text  # noqa: E402
 from syncd.processor import Processor  # noqa: E402
-from syncd.reconcile import Reconciler  # noqa: E402
-from syncd.reconcile_api import ApiReader  # noqa: E402
+from syncd.discourse.reconcile import Reconciler  # noqa: E402
+from syncd.discourse.reader import ApiReader  # noqa: E402
 from syncd.service import prepare  # noqa: E402
-from syncd.store import transaction  # noqa: E402
-from syncd.tickets import Ticket  # noqa: E402
+from syncd.store.db import transaction  # noqa: E402
+from syncd.core.tickets import Ticket  # noqa: E402
 
 TOPICS = 34_282
 PER_PAGE = 30

@@ -19,10 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from syncd.events import Event  # noqa: E402
+from syncd.core.events import Event  # noqa: E402
 from syncd.replay import read_recording  # noqa: E402
 from syncd.rules import evaluate, load_rules  # noqa: E402
-from syncd.tickets import RULE_EVENTS, Change, StaffPolicy, Ticket, apply  # noqa: E402
+from syncd.core.tickets import RULE_EVENTS, Change, StaffPolicy, Ticket, apply  # noqa: E402
 
 RULES, ROUNDS = 500, 400
 CATEGORIES = {"support": 5, "hardware": 7, "grades": 8, "payments": 9, "faq": 10}

@@ -231,7 +231,7 @@ def _channels(data: Any, src: yamlsrc.Source, problems: list[str]) -> dict[str, 
 
 def channel_types() -> list[str]:
     """Every notifier type: one file each in ``syncd/notifiers/``."""
-    from syncd.notifiers import types
+    from syncd.channels import types
     return sorted(types())
 
 

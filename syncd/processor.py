@@ -18,13 +18,17 @@ from typing import Any, Callable
 
 import structlog
 
-from syncd import categories, deliveries, echoes, logs, metrics, ticketstore
+from syncd import logs, metrics
+from syncd.store import categories
+from syncd.store import deliveries
+from syncd.store import echoes
+from syncd.store import tickets as ticketstore
 from syncd.clock import iso, parse, utcnow
 from syncd.config import Settings
 from syncd.errors import PayloadError
-from syncd.events import Event
-from syncd.store import Store, transaction
-from syncd.tickets import StaffPolicy, Ticket, apply
+from syncd.core.events import Event
+from syncd.store.db import Store, transaction
+from syncd.core.tickets import StaffPolicy, Ticket, apply
 
 log = logs.get("syncd.processor")
 STAFF_REFRESH_SECONDS = 60.0
@@ -53,7 +57,7 @@ class Processor:
         self.pressure = pressure      # an IngestPressure: yield to a burst of deliveries
         self.outbox_wake: Any = None  # a threading.Event the delivery workers wait on
         self.rules = rules            # a RulesHolder (``.current``) or None
-        self.similar = similar        # the ``syncd.similar`` module or None
+        self.similar = similar        # the ``syncd.store.similar`` module or None
         self.name = "processor"
         self._staff: StaffPolicy | None = None
         self._staff_read = 0.0

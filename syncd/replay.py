@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from syncd import signature
+from syncd.inbox import signature
 from syncd.config import Settings
 from syncd.errors import PayloadError
 
@@ -65,9 +65,9 @@ def replay_files(settings: Settings, paths: list[Path], url: str | None = None,
         paths = discourse_order(paths)
     if url:
         return _over_http(settings, paths, url)
-    from syncd.app import Receiver, create_app
+    from syncd.inbox.http import Receiver, create_app
     from syncd.processor import Processor
-    from syncd import similar
+    from syncd.store import similar
     from syncd.service import load_rules_holder, prepare
     store, secret = prepare(settings)
     client = create_app(Receiver(settings, store, secret)).test_client()
@@ -85,8 +85,8 @@ def replay_files(settings: Settings, paths: list[Path], url: str | None = None,
 
 def _over_http(settings: Settings, paths: list[Path], url: str) -> list[tuple[str, int, Any]]:
     import requests
-    from syncd import secret as secrets_
-    from syncd.store import open_db
+    from syncd.inbox import secret as secrets_
+    from syncd.store.db import open_db
     secret, _ = secrets_.resolve(settings, open_db(settings.resolve(settings.database)))
     results = []
     for path in paths:

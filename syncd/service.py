@@ -12,12 +12,16 @@ from typing import Any, Callable
 
 import waitress
 
-from syncd import categories, directory, logs, secret as secrets_, similar
-from syncd.app import Receiver, create_app
-from syncd.ingest import IngestPressure, IngestWriter
+from syncd import logs
+from syncd.store import categories
+from syncd.discourse import directory
+from syncd.inbox import secret as secrets_
+from syncd.store import similar
+from syncd.inbox.http import Receiver, create_app
+from syncd.inbox.writer import IngestPressure, IngestWriter
 from syncd.config import Settings, describe
 from syncd.processor import Processor
-from syncd.store import Store, transaction
+from syncd.store.db import Store, transaction
 
 log = logs.get("syncd.service")
 IDLE_SECONDS = 1.0
@@ -110,13 +114,13 @@ class _RulesWatcher:
 
 
 def _delivery_workers(settings: Settings, store: Store) -> list:
-    from syncd.delivery import make_workers
+    from syncd.outbox.workers import make_workers
     return make_workers(settings, store)
 
 
 def _reconcile_worker(settings: Settings, store: Store, processor: Processor):
     try:
-        from syncd.reconcile import make_worker
+        from syncd.discourse.reconcile import make_worker
     except ImportError:
         return None
     return make_worker(settings, store, processor)
@@ -191,7 +195,7 @@ def _refresh_directory(settings: Settings, store: Store, holder: Any) -> None:
 
 def _delivery_health():
     try:
-        from syncd.delivery import health
+        from syncd.outbox.workers import health
     except ImportError:
         return None
     return health

@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from syncd.app import Receiver, create_app
+from syncd.inbox.http import Receiver, create_app
 from syncd.processor import Processor
 from syncd.service import prepare
 

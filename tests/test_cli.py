@@ -130,8 +130,8 @@ def test_rules_test_says_when_serve_would_ignore_the_delivery(config, tmp_path):
 
 def test_rules_test_uses_categories_remembered_in_the_database(tmp_path):
     """With category_map empty, slugs syncd learnt from Discourse still match offline."""
-    from syncd import categories
-    from syncd.store import open_db, transaction
+    from syncd.store import categories
+    from syncd.store.db import open_db, transaction
     cfg = tmp_path / "config.yaml"
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - name: grades-private\n    on: topic_created\n"

@@ -10,13 +10,13 @@ import structlog
 
 from conftest import make_settings, online
 from standins import add_action, notify_params
-from syncd import delivery
+from syncd.outbox import workers as delivery
 from syncd.clock import iso
-from syncd.delivery import DeliveryWorker, make_workers
-from syncd.discourse import DiscourseGateway
-from syncd.notifiers import notifier_for
-from syncd.ratelimit import TokenBucket
-from syncd.store import Store
+from syncd.outbox.workers import DeliveryWorker, make_workers
+from syncd.discourse.gateway import DiscourseGateway
+from syncd.channels import notifier_for
+from syncd.outbox.pacing import TokenBucket
+from syncd.store.db import Store
 
 CHAT = "https://chat.googleapis.com/v1/spaces/AAAA/messages"
 CHAT_URL = CHAT + "?key=SECRETKEY&token=SECRETTOKEN"
@@ -208,9 +208,9 @@ def test_a_deleted_topic_kills_its_action_but_not_discourses_health(tmp_path):
 
 def test_discourse_actions_of_a_deleted_ticket_are_skipped(tmp_path):
     """A reply queued for a ticket whose topic was deleted is not sent (no request made)."""
-    from syncd import ticketstore
-    from syncd.store import transaction
-    from syncd.tickets import Ticket
+    from syncd.store import tickets as ticketstore
+    from syncd.store.db import transaction
+    from syncd.core.tickets import Ticket
     settings, store, worker = _setup(tmp_path, discourse_url="https://forum.example.com")
     with transaction(store.db()) as conn:
         ticketstore.save(conn, Ticket(id=42, title="Gone", deleted=True, has_topic=True))

@@ -15,8 +15,8 @@ from standins.discourse import DiscourseStandIn
 from standins.gchat import ChatStandIn
 from syncd.clock import iso
 from syncd.config import load_settings
-from syncd.delivery import make_workers
-from syncd.store import Store
+from syncd.outbox.workers import make_workers
+from syncd.store.db import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -117,7 +117,7 @@ def test_discourse_actions_happen_once_across_429_and_a_crash(tmp_path):
                                              "accepted_post_id": None, "private": False,
                                              "title": "How do I reset it"}, iso(T0))
         add_action(conn, 43, "close_topic", {}, iso(T0))
-        from syncd import outbox
+        from syncd.outbox import queue as outbox
         crashed = outbox.claim(workers[0].store.db(), "ghost", T0, 2)   # a worker that dies
         workers[0].gateway.perform(crashed, lambda k, v: None, retrying=False)  # after posting
         forum.rate_limit_next(1, wait=1)
@@ -140,8 +140,8 @@ RUNNER = textwrap.dedent("""
     import sys, threading, time
     sys.path.insert(0, {root!r})
     from syncd.config import load_settings
-    from syncd.store import Store
-    from syncd.delivery import make_workers
+    from syncd.store.db import Store
+    from syncd.outbox.workers import make_workers
     settings = load_settings({config!r}, env={{}})
     workers = make_workers(settings, Store(settings.resolve(settings.database)))
     def loop(w):

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import responses
 
-from syncd import categories, directory
+from syncd.store import categories
+from syncd.discourse import directory
 from syncd.service import prepare
-from syncd.store import transaction
+from syncd.store.db import transaction
 
 from conftest import make_settings, online
 

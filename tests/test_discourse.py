@@ -12,10 +12,10 @@ import responses
 
 from conftest import online
 from standins import reference
-from syncd.discourse import DiscourseGateway
+from syncd.discourse.gateway import DiscourseGateway
 from syncd.errors import PermanentError, TransientError
-from syncd.outbox import Action
-from syncd.ratelimit import TokenBucket
+from syncd.outbox.queue import Action
+from syncd.outbox.pacing import TokenBucket
 
 BASE = "https://forum.example.com"
 JSON_CT = "application/json; charset=utf-8"

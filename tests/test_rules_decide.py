@@ -5,7 +5,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from syncd.rules import DecideContext, decide, load_rules
-from syncd.tickets import Change, Ticket
+from syncd.core.tickets import Change, Ticket
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
 T = Ticket(id=9, title="Exam tomorrow, portal down", author="alice", category_id=5)

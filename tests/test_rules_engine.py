@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from syncd.events import Actor
+from syncd.core.events import Actor
 from syncd.rules import evaluate, load_rules
-from syncd.tickets import Change, Ticket
+from syncd.core.tickets import Change, Ticket
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
 T = Ticket(id=1234, title="Printer jams", category_id=5, tags=("printer",), likes=3)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from syncd.store import open_db
+from syncd.store.db import open_db
 
 from conftest import ROOT, SECRET, sample_body, signed_sample
 

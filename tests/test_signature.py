@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from syncd.errors import SignatureError
-from syncd.signature import generate_secret, sign, verify
+from syncd.inbox.signature import generate_secret, sign, verify
 
 VECTOR = "sha256=162f107f6b5022353274eb1a7197885cfd35744d8d08e5bcea025d309386b7d6"
 

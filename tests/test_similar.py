@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from syncd import similar, ticketstore
-from syncd.store import open_db
-from syncd.tickets import Ticket
+from syncd.store import similar
+from syncd.store import tickets as ticketstore
+from syncd.store.db import open_db
+from syncd.core.tickets import Ticket
 
 
 @pytest.fixture

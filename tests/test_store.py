@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from syncd.store import backup, migrate, migration_files, open_db, transaction
+from syncd.store.db import backup, migrate, migration_files, open_db, transaction
 
 
 def test_migrations_are_applied_and_recorded(tmp_path):

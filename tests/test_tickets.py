@@ -5,8 +5,8 @@ from dataclasses import replace
 
 import pytest
 
-from syncd.events import Actor, Event, Post, Topic
-from syncd.tickets import StaffPolicy, Ticket, apply
+from syncd.core.events import Actor, Event, Post, Topic
+from syncd.core.tickets import StaffPolicy, Ticket, apply
 
 NOW = "2026-03-02T12:00:00.000000Z"
 ALICE = Actor(42, "alice", staff=False, trust_level=1)

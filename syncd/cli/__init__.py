@@ -1,4 +1,8 @@
-"""The ``syncd`` command line: one click group, one file a command family."""
+"""The ``syncd`` command line: one click group, one file a command family.
+
+The outermost layer: may import every other package. Nothing imports it but
+``syncd/__main__.py`` and the ``syncd`` console script.
+"""
 from syncd.cli.group import main  # noqa: F401
 from syncd.cli import deliveries, pipeline, rules, outbox, sync  # noqa: F401,E402  (register)
 

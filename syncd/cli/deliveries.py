@@ -5,10 +5,10 @@ import json
 
 import click
 
-from syncd import deliveries as store_deliveries
+from syncd.store import deliveries as store_deliveries
 from syncd.cli.group import main, settings_of
 from syncd.errors import SyncdError
-from syncd.store import open_db, transaction
+from syncd.store.db import open_db, transaction
 
 
 def _db(ctx: click.Context):

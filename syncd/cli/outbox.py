@@ -5,7 +5,8 @@ import json
 
 import click
 
-from syncd import outbox as box, store as storage
+from syncd.outbox import queue as box
+from syncd.store import db as storage
 from syncd.cli.group import main, settings_of, with_settings
 from syncd.config import Settings
 from syncd.errors import SyncdError

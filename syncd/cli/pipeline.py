@@ -8,11 +8,13 @@ from pathlib import Path
 
 import click
 
-from syncd import replay as replaying, store as storage, ticketstore
+from syncd import replay as replaying
+from syncd.store import db as storage
+from syncd.store import tickets as ticketstore
 from syncd.cli.group import main, with_settings
 from syncd.config import Settings, describe
 from syncd.errors import SyncdError
-from syncd.tickets import PRIORITIES, STATUSES
+from syncd.core.tickets import PRIORITIES, STATUSES
 
 
 def _open(settings: Settings):
@@ -56,7 +58,7 @@ def check(ctx: click.Context) -> None:
     cmap = dict(settings.discourse.category_map)
     db_path = settings.resolve(settings.database)
     if os.path.exists(db_path):
-        from syncd import categories
+        from syncd.store import categories
         cmap = dict(categories.load(_open(settings).conn, cmap).by_slug)
     ruleset = load_rules(rules_path, list(settings.channels), cmap)
     click.echo(f"rules: {len(ruleset)} loaded from {rules_path}")

@@ -17,9 +17,9 @@ from syncd.cli.group import main, settings_of
 from syncd.clock import iso, parse, utcnow
 from syncd.config import Settings
 from syncd.errors import PayloadError, SyncdError
-from syncd.events import Event
+from syncd.core.events import Event
 from syncd.replay import ROOT_TO_EVENT
-from syncd.tickets import PRIORITIES, STATUSES, VISIBILITIES, StaffPolicy, Ticket, apply
+from syncd.core.tickets import PRIORITIES, STATUSES, VISIBILITIES, StaffPolicy, Ticket, apply
 
 
 @main.group("rules")
@@ -188,15 +188,15 @@ def _remembered_categories(settings) -> dict[str, int]:
     path = settings.resolve(settings.database)
     if not os.path.exists(path):
         return cmap
-    from syncd import categories
-    from syncd.store import open_db
+    from syncd.store import categories
+    from syncd.store.db import open_db
     return dict(categories.load(open_db(path, migrate_now=False).conn, cmap).by_slug)
 
 
 def _outside_ticket_categories(settings, cmap, ticket, event) -> str | None:
     """Why the receiver would not take this delivery (a topic outside the ticket
     categories that is not a ticket yet), or None."""
-    from syncd.categories import CategoryMap
+    from syncd.store.categories import CategoryMap
     ids, _ = CategoryMap(cmap).ticket_ids(settings.discourse.categories)
     if ids is None or ticket is not None or event.category_id in ids:
         return None

@@ -36,11 +36,12 @@ def sync(settings: Settings, full: bool, restart: bool, calls_per_minute: float 
         syncd sync --full --calls-per-minute 50
     """
     from syncd.processor import Processor
-    from syncd.reconcile import Reconciler
-    from syncd.reconcile_api import ApiReader
+    from syncd.discourse.reconcile import Reconciler
+    from syncd.discourse.reader import ApiReader
     from syncd.service import load_rules_holder
-    from syncd.store import Store, transaction
-    from syncd import categories, similar
+    from syncd.store.db import Store, transaction
+    from syncd.store import categories
+    from syncd.store import similar
 
     if settings.discourse.dry_run:
         raise SyncdError("discourse.url is not set (dry-run): there is no forum to sync with. "

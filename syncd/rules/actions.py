@@ -16,7 +16,7 @@ from syncd.clock import iso
 from syncd.rules.conditions import Invalid, LoadContext, as_list
 from syncd.rules.engine import Rule
 from syncd.rules.templates import Template, TemplateFailed, compile_template
-from syncd.tickets import Change, Ticket
+from syncd.core.tickets import Change, Ticket
 
 STATE_ACTIONS = ("set_priority", "set_status")
 DEFAULT_SIMILAR_LIMIT = 3

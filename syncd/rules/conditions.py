@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Collection, Mapping
 
-from syncd.events import Actor
-from syncd.tickets import PRIORITIES, STATUSES, VISIBILITIES, Change, StaffPolicy, Ticket
+from syncd.core.events import Actor
+from syncd.core.tickets import PRIORITIES, STATUSES, VISIBILITIES, Change, StaffPolicy, Ticket
 
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from syncd.clock import iso
 from syncd.rules.actions import ACTIONS, Planning
 from syncd.rules.engine import Firing, RuleSet, evaluate
-from syncd.tickets import Change, Ticket
+from syncd.core.tickets import Change, Ticket
 
 MAX_CASCADE = 4   # derived changes of derived changes ... this deep, then a note
 

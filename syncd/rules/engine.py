@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Collection, Iterable, Mapping
 
 from syncd.rules.conditions import Conds, Facts, holds
-from syncd.tickets import Change, Ticket
+from syncd.core.tickets import Change, Ticket
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from syncd.errors import ConfigError, RuleError
 from syncd.rules.actions import ACTIONS
 from syncd.rules.conditions import CONDITIONS, NESTED, Invalid, LoadContext
 from syncd.rules.engine import Action, Rule, RuleSet
-from syncd.tickets import RULE_EVENTS
+from syncd.core.tickets import RULE_EVENTS
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 RULE_KEYS = ("name", "description", "on", "if", "then", "once", "stop")

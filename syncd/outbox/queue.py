@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from syncd.clock import iso, utcnow
-from syncd.store import rows, transaction
+from syncd.store.db import rows, transaction
 
 BACKOFF_BASE_SECONDS = 5.0
 UNDELIVERED = ("pending", "sending")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
-from syncd.events import Actor, Event, Post, Topic, is_status_event
+from syncd.core.events import Actor, Event, Post, Topic, is_status_event
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 STAGES = ("open", "answered", "resolved")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 
-from syncd.tickets import Ticket
+from syncd.core.tickets import Ticket
 
 MAX_TERMS = 24
 TITLE_WEIGHT, BODY_WEIGHT = 3.0, 1.0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from syncd.clock import iso
-from syncd.store import rows
+from syncd.store.db import rows
 
 KEPT_HEADERS = ("Content-Type", "User-Agent", "X-Discourse-Instance", "X-Discourse-Event-Id",
                 "X-Discourse-Event-Type", "X-Discourse-Event", "X-Discourse-Event-Signature")

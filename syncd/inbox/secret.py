@@ -4,8 +4,8 @@ from __future__ import annotations
 import sqlite_utils
 
 from syncd.config import Settings
-from syncd.signature import generate_secret
-from syncd.store import get_setting, put_setting, transaction
+from syncd.inbox.signature import generate_secret
+from syncd.store.db import get_setting, put_setting, transaction
 
 SETTING = "webhook_secret"
 

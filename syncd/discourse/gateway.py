@@ -31,8 +31,8 @@ from pydiscourse.exceptions import DiscourseError
 
 from syncd import logs
 from syncd.errors import PermanentError, TransientError
-from syncd.discourse_actions import Expect, GatewayActions
-from syncd.ratelimit import TokenBucket
+from syncd.discourse.actions import Expect, GatewayActions
+from syncd.outbox.pacing import TokenBucket
 
 log = logs.get("syncd.discourse")
 MAX_INLINE_WAIT = 10.0

@@ -14,12 +14,15 @@ from typing import Any, Callable
 
 from flask import Flask, Response, jsonify, request
 
-from syncd import categories, deliveries, logs, metrics, signature
+from syncd import logs, metrics
+from syncd.store import categories
+from syncd.store import deliveries
+from syncd.inbox import signature
 from syncd.config import Settings
 from syncd.errors import PayloadError, PayloadTooLarge, StorageError, SyncdError
-from syncd.events import REQUIRED_HEADERS, Event, parse_body
-from syncd.outbox import counts as outbox_counts
-from syncd.store import Store, transaction
+from syncd.core.events import REQUIRED_HEADERS, Event, parse_body
+from syncd.outbox.queue import counts as outbox_counts
+from syncd.store.db import Store, transaction
 
 log = logs.get("syncd.app")
 ACTED_ON = {"topic", "post", "like", "solved"}

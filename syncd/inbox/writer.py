@@ -15,9 +15,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from syncd import deliveries, logs
+from syncd import logs
+from syncd.store import deliveries
 from syncd.errors import StorageError
-from syncd.store import Store, transaction
+from syncd.store.db import Store, transaction
 
 log = logs.get("syncd.ingest")
 MAX_BATCH = 256

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 
-from syncd import categories, logs
+from syncd import logs
+from syncd.store import categories
 from syncd.clock import iso
 from syncd.config import Settings
-from syncd.store import Store, transaction
+from syncd.store.db import Store, transaction
 
 log = logs.get("syncd.directory")
 PAGE = 50

@@ -6,8 +6,8 @@ import sqlite3
 from typing import Any, Iterable
 
 from syncd.clock import iso
-from syncd.store import rows
-from syncd.tickets import Ticket
+from syncd.store.db import rows
+from syncd.core.tickets import Ticket
 
 _JSON_FIELDS = ("tags", "likers")
 _BOOL_FIELDS = ("closed", "deleted", "has_topic", "has_first_post", "announced")

@@ -1,8 +1,13 @@
-"""Notifiers: one file a channel ``type`` (``gchat.py``, ``log.py``).
+"""channels: one file a channel ``type`` (``gchat.py``, ``log.py``), the notifiers.
 
 A notifier class registers itself with ``@register("type")``; every module in this package
 is imported on first use, so adding Slack, Teams or SQS is one new file here: config
-validation reads the known types from ``types()``. A notifier has:
+validation reads the known types from ``types()``.
+
+May import: ``core``, ``outbox.pacing``, the shared infrastructure. Must not import:
+``inbox``, ``discourse``, ``store``, ``cli``.
+
+A notifier has:
 
 - ``__init__(channel, settings)``: ``channel`` is a ``ChannelSettings``;
 - ``render(action) -> dict``: the message it would send (pure; used by dry-run and tests);

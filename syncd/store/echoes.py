@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from syncd.clock import iso, later
-from syncd.tickets import Change
+from syncd.core.tickets import Change
 
 ECHO_TTL_SECONDS = 6 * 3600
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from syncd import logs
-from syncd.notifiers import register
+from syncd.channels import register
 
 log = logs.get("syncd.notify")
 

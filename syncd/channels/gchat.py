@@ -23,9 +23,9 @@ import requests
 
 from syncd.clock import parse, utcnow
 from syncd.errors import PermanentError, TransientError
-from syncd.notifiers import register
-from syncd.notifiers.log import summary
-from syncd.ratelimit import TokenBucket
+from syncd.channels import register
+from syncd.channels.log import summary
+from syncd.outbox.pacing import TokenBucket
 
 REPLY_OPTION = "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
 TIMEOUT_SECONDS = 10.0

@@ -19,12 +19,14 @@ from typing import Any, Callable, Mapping
 import structlog
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
-from syncd import echoes, logs, metrics, outbox
+from syncd import logs, metrics
+from syncd.store import echoes
+from syncd.outbox import queue as outbox
 from syncd.clock import iso, parse, utcnow
 from syncd.config import Settings
 from syncd.errors import LeaseLost, PermanentError, TransientError
-from syncd.outbox import Action
-from syncd.store import Store, rows, transaction
+from syncd.outbox.queue import Action
+from syncd.store.db import Store, rows, transaction
 
 log = logs.get("syncd.delivery")
 DISCOURSE_KINDS = frozenset({"reply", "message_author", "suggest_similar", "set_visibility",
@@ -234,8 +236,8 @@ def health(conn) -> dict[str, Any]:
 
 def make_workers(settings: Settings, store: Store) -> list[DeliveryWorker]:
     """``outbox.workers`` workers sharing one gateway, one notifier a channel, their buckets."""
-    from syncd.discourse import DiscourseGateway
-    from syncd.notifiers import notifier_for
+    from syncd.discourse.gateway import DiscourseGateway
+    from syncd.channels import notifier_for
     gateway = None if settings.discourse.dry_run else DiscourseGateway(settings)
     notifiers = {name: notifier_for(ch, settings) for name, ch in settings.channels.items()}
     shared: dict[str, bool] = {}

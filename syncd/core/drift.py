@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-from syncd.events import Actor, Event, Topic, parse_post, parse_topic
-from syncd.tickets import Ticket, visibility_of
+from syncd.core.events import Actor, Event, Topic, parse_post, parse_topic
+from syncd.core.tickets import Ticket, visibility_of
 
 SOURCE = "reconcile"
 

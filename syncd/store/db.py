@@ -19,7 +19,7 @@ import sqlite_utils
 from syncd.clock import iso
 from syncd.errors import StorageError
 
-MIGRATIONS = Path(os.environ.get("SYNCD_MIGRATIONS", Path(__file__).resolve().parent.parent / "migrations"))
+MIGRATIONS = Path(os.environ.get("SYNCD_MIGRATIONS", Path(__file__).resolve().parents[2] / "migrations"))
 BUSY_TIMEOUT_MS = 5000
 SYNCHRONOUS = ("off", "normal", "full", "extra")
 

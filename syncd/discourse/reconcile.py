@@ -19,12 +19,15 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from syncd import categories, logs, reconcile_diff as diff, ticketstore
+from syncd import logs
+from syncd.store import categories
+from syncd.core import drift as diff
+from syncd.store import tickets as ticketstore
 from syncd.clock import iso, parse, utcnow
 from syncd.errors import PermanentError, SyncdError, TransientError
-from syncd.reconcile_api import ApiReader
-from syncd.store import get_setting, put_setting, transaction
-from syncd.tickets import Ticket
+from syncd.discourse.reader import ApiReader
+from syncd.store.db import get_setting, put_setting, transaction
+from syncd.core.tickets import Ticket
 
 log = logs.get("syncd.reconcile")
 CHECKPOINT = "reconcile.checkpoint"

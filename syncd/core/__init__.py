@@ -1,0 +1,9 @@
+"""core: the pure heart of syncd. Standard library only (plus ``syncd.errors``/``syncd.clock``).
+
+``events.py`` turns a delivery into a frozen ``Event`` (the only code that knows Discourse's
+payload shapes); ``tickets.py`` is the ticket state machine (``apply``); ``drift.py`` is
+reconcile's comparison of a topic-list entry with a ticket, as synthetic events.
+
+May import: the standard library, other ``syncd.core`` modules, ``syncd.errors``,
+``syncd.clock``. Nothing else: no Flask, SQLite, requests or pydiscourse (tests/test_layering.py).
+"""

@@ -1,0 +1,11 @@
+"""inbox: everything that arrives over HTTP, up to the moment it is durably stored.
+
+Holds the Flask app (``http.py``: ``/webhooks/discourse``, ``/healthz``, ``/metrics``), the
+signature check (``signature.py``), the generated webhook secret (``secret.py``) and the
+group-commit writer (``writer.py``) that commits the deliveries of every request thread
+together before any of them is acknowledged. The request path makes no network call.
+
+May import: ``core``, ``store``, ``outbox`` (its counts for ``/healthz``), the shared
+infrastructure at the top (``config``, ``errors``, ``logs``, ``metrics``, ``clock``).
+Must not import: ``channels``, ``discourse``, ``cli``.
+"""

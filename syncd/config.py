@@ -197,7 +197,7 @@ def _check_section(schema: dict, data: Any, path: tuple, src: yamlsrc.Source,
         if isinstance(spec, dict):
             out[key] = _check_section(spec, data.get(key), path + (key,), src, problems)
             continue
-        check, default = spec
+        check, default = spec[0], spec[1]   # (check, default[, "what it does"])
         value = data.get(key, default)
         verdict = check(value)
         if verdict is not True:

@@ -7,7 +7,6 @@ rate limits and revoked credentials.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 from pathlib import Path
@@ -15,18 +14,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 
-# The published formats syncd is checked against: ../shared/reference beside the checkout
-# (as on every developer machine and in CI), or wherever SYNCD_REFERENCE points.
-REFERENCE = Path(os.environ.get("SYNCD_REFERENCE")
-                 or Path(__file__).resolve().parents[3] / "shared" / "reference")
+# The published formats syncd is checked against, kept in the repository (tests/reference/,
+# with SOURCES.md saying where each came from), so a fresh clone tests with nothing beside it.
+REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 
 
 def reference(name: str) -> Path:
     path = REFERENCE / name
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: the tests check what syncd sends against "
-                                "the published schemas in ../shared/reference (or set "
-                                "SYNCD_REFERENCE to that folder)")
+        raise FileNotFoundError(f"{path} is missing: tests/reference/ holds the published schemas "
+                                "the tests check what syncd sends against (see its SOURCES.md)")
     return path
 
 

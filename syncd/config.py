@@ -5,6 +5,7 @@ Every problem is reported at once as ``file:line: message``; ``load_settings`` r
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syncd import yamlsrc
+from syncd.core.intervals import ACCEPTED, parse_interval
+from syncd.redact import mask_url
 from syncd.errors import ConfigError
 
 DEFAULT_PATH = "config.yaml"
@@ -23,6 +26,7 @@ class ServerSettings:
     port: int = 8080
     threads: int = 8
     max_body_bytes: int = 1024 * 1024
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,18 @@ class ReconcileSettings:
 
 
 @dataclass(frozen=True)
+class BackupSettings:
+    dir: str = ""                  # empty: no scheduled backups
+    every: str = "24h"
+    keep: int = 7
+
+    @property
+    def every_seconds(self) -> float:
+        from syncd.core.intervals import parse_interval
+        return parse_interval(self.every)
+
+
+@dataclass(frozen=True)
 class Settings:
     path: str = DEFAULT_PATH
     timezone: str = "UTC"
@@ -93,6 +109,7 @@ class Settings:
     processor: ProcessorSettings = ProcessorSettings()
     outbox: OutboxSettings = OutboxSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    backup: BackupSettings = BackupSettings()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -144,6 +161,18 @@ def _tz(v):
         return True
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         return "an IANA time zone such as Asia/Kolkata or UTC"
+def _ip_network(v):
+    try:
+        ipaddress.ip_network(str(v), strict=False)
+        return True
+    except ValueError:
+        return "an IP address or network such as 10.0.0.0/8"
+def _interval(v):
+    try:
+        parse_interval(v)
+        return True
+    except ValueError:
+        return ACCEPTED
 def _category_map(v):
     if not isinstance(v, dict):
         return "a mapping of slug: id"
@@ -152,31 +181,77 @@ def _category_map(v):
 
 
 SCHEMA: dict[str, Any] = {
-    "timezone": (_tz, "UTC"),
-    "database": (_str, "./data/syncd.db"),
-    "database_synchronous": (_choice("full", "normal"), "full"),
-    "rules": (_str, "./rules"),
-    "log_format": (_choice("auto", "json", "console"), "auto"),
-    "server": {"host": (_str, "127.0.0.1"), "port": (_port, 8080), "threads": (_pos_int, 8),
-               "max_body_bytes": (_pos_int, 1024 * 1024)},
-    "discourse": {
-        "url": (_url, ""), "api_key": (_str, ""), "api_username": (_str, "system"),
-        "webhook_secret": (_secret, ""), "categories": (_list_of(_slug_or_id), ["support"]),
-        "category_map": (_category_map, {}), "staff_groups": (_list_of(_str), ["staff"]),
-        "timeout_seconds": (_pos_num, 15.0), "api_calls_per_minute": (_pos_int, 60),
-        "delivery_share": (_share, 0.5), "reconcile_share": (_share, 0.3),
+    "timezone": (_tz, "UTC", "How times are shown in notifications and templates (an IANA name)."),
+    "database": (_str, "./data/syncd.db", "The SQLite file (relative to the config file's folder)."),
+    "database_synchronous": (_choice("full", "normal"), "full",
+                             "full: an acknowledged delivery survives a power cut; "
+                             "normal: faster, survives a crash of syncd."),
+    "rules": (_str, "./rules", "A rules YAML file, or a folder of *.yaml read in name order."),
+    "log_format": (_choice("auto", "json", "console"), "auto",
+                   "auto: readable on a terminal, JSON lines otherwise."),
+    "server": {
+        "host": (_str, "127.0.0.1", "The address serve listens on (0.0.0.0: every interface)."),
+        "port": (_port, 8080, "The port serve listens on."),
+        "threads": (_pos_int, 8, "Request threads of the HTTP server."),
+        "max_body_bytes": (_pos_int, 1024 * 1024,
+                           "Larger webhook bodies are refused with 413."),
+        "trusted_proxies": (_list_of(_ip_network), [],
+                            "Addresses or networks of reverse proxies whose X-Forwarded-For "
+                            "is believed, so logs show the client's address."),
     },
-    "processor": {"first_post_grace_seconds": (_pos_num, 30.0),
-                  "announce_within_hours": (_hours, 24.0),
-                  "actions_per_ticket_per_hour": (_pos_int, 30)},
-    "outbox": {"workers": (_pos_int, 2), "lease_seconds": (_pos_num, 120.0),
-               "max_attempts": (_count, 0), "max_backoff_seconds": (_pos_num, 3600.0)},
-    "reconcile": {"interval_minutes": (_pos_num, 10.0), "full_every_hours": (_hours, 24.0),
-                  "on_start": (_bool, True),
-                  "page_size": (_pos_int, 30)},
+    "discourse": {
+        "url": (_url, "", "The forum's base URL; empty: Discourse actions are dry-run."),
+        "api_key": (_str, "", "An admin API key (from the environment, never in the file)."),
+        "api_username": (_str, "system", "The user syncd acts as through the API."),
+        "webhook_secret": (_secret, "", "The webhook's secret; empty: generated once, "
+                                        "stored ('syncd secret show' prints it)."),
+        "categories": (_list_of(_slug_or_id), ["support"],
+                       "Slugs or ids whose topics are tickets; [] means every category."),
+        "category_map": (_category_map, {}, "Optional slug: id pairs, so dry-runs work "
+                                            "offline; the rest is read from Discourse."),
+        "staff_groups": (_list_of(_str), ["staff"],
+                         "Besides Discourse staff, members of these groups count as staff."),
+        "timeout_seconds": (_pos_num, 15.0, "How long one API call may take."),
+        "api_calls_per_minute": (_pos_int, 60,
+                                 "The site's admin API budget (DISCOURSE_MAX_ADMIN_API_"
+                                 "REQS_PER_MINUTE); syncd stays under it."),
+        "delivery_share": (_share, 0.5, "The part of the API budget actions may use."),
+        "reconcile_share": (_share, 0.3, "The part of the API budget reconcile may use."),
+    },
+    "processor": {
+        "first_post_grace_seconds": (_pos_num, 30.0, "How long a new topic waits for its "
+                                                     "first post before rules run."),
+        "announce_within_hours": (_hours, 24.0, "topic_created rules run for topics newer "
+                                                "than this; older ones become tickets quietly."),
+        "actions_per_ticket_per_hour": (_pos_int, 30, "More actions than this for one ticket "
+                                                      "in an hour are dropped (a loop guard)."),
+    },
+    "outbox": {
+        "workers": (_pos_int, 2, "Delivery worker threads."),
+        "lease_seconds": (_pos_num, 120.0, "How long a worker holds an action before another "
+                                           "may take it over."),
+        "max_attempts": (_count, 0, "0: retry until delivered; N: an action is dead after "
+                                    "N failed attempts."),
+        "max_backoff_seconds": (_pos_num, 3600.0, "The longest wait between two attempts."),
+    },
+    "reconcile": {
+        "interval_minutes": (_pos_num, 10.0, "serve runs 'syncd sync' this often."),
+        "full_every_hours": (_hours, 24.0, "and walks every topic this often (0: never)."),
+        "on_start": (_bool, True, "Reconcile once when serve starts."),
+        "page_size": (_pos_int, 30, "Topics read a page (Discourse's topic list size)."),
+    },
+    "backup": {
+        "dir": (_str, "", "Folder for scheduled online backups; empty: none."),
+        "every": (_interval, "24h", "How often serve takes a backup (30m, 6h, 1d)."),
+        "keep": (_pos_int, 7, "Backups kept; older ones are deleted."),
+    },
 }
-SECRET_KEYS = {"webhook_secret", "api_key", "url"}  # never echoed: chat URLs carry a token
-CHANNEL_SCHEMA = {"type": (_str, "gchat"), "url": (_url, ""), "messages_per_minute": (_pos_int, 60)}
+SECRET_KEYS = {"webhook_secret", "api_key", "url"}  # never echoed whole: chat URLs carry a token
+CHANNEL_SCHEMA = {
+    "type": (_str, "gchat", "The channel type (see the list below)."),
+    "url": (_url, "", "The webhook URL; empty: the channel is dry-run (logged, not sent)."),
+    "messages_per_minute": (_pos_int, 60, "syncd sends no faster than this."),
+}
 
 
 def _check_section(schema: dict, data: Any, path: tuple, src: yamlsrc.Source,
@@ -198,16 +273,25 @@ def _check_section(schema: dict, data: Any, path: tuple, src: yamlsrc.Source,
             out[key] = _check_section(spec, data.get(key), path + (key,), src, problems)
             continue
         check, default = spec[0], spec[1]   # (check, default[, "what it does"])
-        value = data.get(key, default)
+        value = data.get(key)
+        if value is None:                   # left out, or blank (null): not set
+            value = default
         verdict = check(value)
         if verdict is not True:
             dotted = ".".join(map(str, path + (key,)))
-            shown = "a hidden value" if key in SECRET_KEYS else repr(value)
+            shown = _shown(key, value)
             problems.append(f"{src.where(path + (key,))}: '{dotted}' must be {verdict}, "
                             f"not {shown}")
             value = default
         out[key] = value
     return out
+
+
+def _shown(key: str, value: Any) -> str:
+    """A wrong value as an error may show it: URLs masked, other secrets not at all."""
+    if key == "url" and isinstance(value, str):
+        return repr(mask_url(value))
+    return "a hidden value" if key in SECRET_KEYS else repr(value)
 
 
 def _channels(data: Any, src: yamlsrc.Source, problems: list[str]) -> dict[str, ChannelSettings]:
@@ -249,10 +333,12 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
     return Settings(
         path=src.filename, timezone=top["timezone"], database=top["database"],
         database_synchronous=top["database_synchronous"], rules=top["rules"],
-        log_format=top["log_format"], server=ServerSettings(**top["server"]),
+        log_format=top["log_format"],
+        server=ServerSettings(**{**top["server"],
+                                 "trusted_proxies": tuple(top["server"]["trusted_proxies"])}),
         discourse=discourse, channels=channels,
         processor=ProcessorSettings(**top["processor"]), outbox=OutboxSettings(**top["outbox"]),
-        reconcile=ReconcileSettings(**top["reconcile"]))
+        reconcile=ReconcileSettings(**top["reconcile"]), backup=BackupSettings(**top["backup"]))
 
 
 def config_path(explicit: str | None = None) -> str:
@@ -282,7 +368,7 @@ def describe(settings: Settings) -> list[str]:
         f"ticket categories: {', '.join(map(str, d.categories)) or 'every category'}",
     ]
     for ch in settings.channels.values():
-        state = "dry-run (no url)" if ch.dry_run else "url set"
+        state = "dry-run (no url)" if ch.dry_run else mask_url(ch.url)
         lines.append(f"channel {ch.name}: {ch.type}, {state}")
     return lines
 

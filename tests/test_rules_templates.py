@@ -7,7 +7,7 @@ import pytest
 
 from syncd.rules.templates import TemplateFailed, compile_template
 
-VARS = {"ticket": {"id": 1, "title": "Jam", "tags": ["a"]}, "event": {"at": "2026-03-02T09:14:07.512Z"},
+VARS = {"ticket": {"id": 1, "title": "Jam", "tags": ["a"], "resolved_at": None}, "event": {"at": "2026-03-02T09:14:07.512Z"},
         "rule": {"name": "r", "description": ""}, "similar": []}
 
 
@@ -20,7 +20,7 @@ def test_renders_ticket_event_and_rule():
 @pytest.mark.parametrize("source,tz,expected", [
     ("{{ event.at | localtime }}", "Asia/Kolkata", "2026-03-02 14:44 IST"),
     ("{{ event.at | localtime('%H:%M') }}", "UTC", "09:14"),
-    ("{{ ticket.missing | localtime }}", "UTC", ""),
+    ("{{ ticket.resolved_at | localtime }}", "UTC", ""),
 ])
 def test_localtime_filter(source, tz, expected):
     """localtime shows an ISO UTC time in the configured time zone."""

@@ -9,17 +9,20 @@ The value's shape has already been checked against ``schema.json`` by the loader
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from syncd.clock import iso
 from syncd.rules.conditions import Invalid, LoadContext, as_list
 from syncd.rules.engine import Rule
+from syncd.rules.names import unknown_fields
 from syncd.rules.templates import Template, TemplateFailed, compile_template
+from syncd.core.events import Actor
 from syncd.core.tickets import Change, Ticket
 
 STATE_ACTIONS = ("set_priority", "set_status")
 DEFAULT_SIMILAR_LIMIT = 3
+SIMILAR_FIELDS = ("id", "title", "url")    # what each of `similar` holds (see _p_similar)
 SIMILAR_TEMPLATE = compile_template(
     "These resolved tickets may help:\n\n"
     "{% for t in similar %}- [{{ t.title }}]({{ t.url }})\n{% endfor %}")
@@ -56,6 +59,9 @@ class Planning:
         return {"name": c.name, "tag": c.tag, "old": c.old, "new": c.new,
                 "at": c.at or iso(self.now), "actor": c.actor.username if c.actor else None}
 
+    def rule_dict(self) -> dict[str, Any]:
+        return {"name": self.rule.name, "description": self.rule.description}
+
     def similar(self, limit: int) -> list[dict]:
         if self._similar is None or len(self._similar) < limit:
             try:
@@ -70,7 +76,7 @@ class Planning:
         if template is None:
             return fallback
         variables = {"ticket": self.ticket_dict(), "event": self.event_dict(),
-                     "rule": {"name": self.rule.name, "description": self.rule.description},
+                     "rule": self.rule_dict(),
                      "similar": similar if similar is not None else (
                          self.similar(DEFAULT_SIMILAR_LIMIT) if template.uses_similar else [])}
         try:
@@ -83,13 +89,43 @@ class Planning:
 
 # --- compile -----------------------------------------------------------------------------
 
-def _template(value: Any) -> Template | None:
+def template_fields() -> dict[str, frozenset[str]]:
+    """The fields of ``ticket``, ``event`` and ``rule`` as templates see them, read off the
+    very dictionaries ``Planning.render`` passes (a sample planning), so they cannot drift."""
+    global _FIELDS
+    if _FIELDS is None:
+        from syncd.rules.decide import DecideContext
+        change = Change("topic_created", actor=Actor(id=1, username="someone"), tag="t",
+                        old="a", new="b", at=iso(datetime(2026, 1, 1, tzinfo=timezone.utc)))
+        p = Planning(Ticket(id=1, title="t"), change, Rule(name="r", on=frozenset()),
+                     datetime(2026, 1, 1, tzinfo=timezone.utc), DecideContext())
+        _FIELDS = {"ticket": frozenset(p.ticket_dict()), "event": frozenset(p.event_dict()),
+                   "rule": frozenset(p.rule_dict())}
+    return _FIELDS
+
+
+_FIELDS: dict[str, frozenset[str]] | None = None
+
+
+def _template(value: Any, key: str | None = None) -> Template | None:
+    """Parse a template and check every field it names; ``key``: where it sits in the
+    action's mapping (so a problem points at that line)."""
     if value is None:
         return None
     try:
-        return compile_template(value)
+        template = compile_template(value)
+        problems = unknown_fields(value, template_fields(), {"similar": SIMILAR_FIELDS})
     except TemplateFailed as exc:
-        raise Invalid(str(exc)) from None
+        raise _invalid(str(exc), key) from None
+    if problems:
+        raise _invalid("; ".join(problems), key)
+    return template
+
+
+def _invalid(message: str, key: str | None) -> Invalid:
+    exc = Invalid(message)
+    exc.at = (key,) if key else ()
+    return exc
 
 
 def _mapping(value: Any, key: str) -> dict:
@@ -110,16 +146,20 @@ def _channel(name: str, ctx: LoadContext) -> str:
 
 def _c_notify(value: Any, ctx: LoadContext) -> dict:
     v = _mapping(value, "channel")
-    return {"channel": _channel(v["channel"], ctx), "text": _template(v.get("text"))}
+    at = "text" if isinstance(value, dict) else None
+    return {"channel": _channel(v["channel"], ctx), "text": _template(v.get("text"), at)}
 
 
 def _c_reply(value: Any, ctx: LoadContext) -> dict:
-    return {"text": _template(_mapping(value, "text")["text"])}
+    return {"text": _template(_mapping(value, "text")["text"],
+                              "text" if isinstance(value, dict) else None)}
 
 
 def _c_message(value: Any, ctx: LoadContext) -> dict:
     v = _mapping(value, "text")
-    return {"title": _template(v.get("title")), "text": _template(v["text"])}
+    at = isinstance(value, dict)
+    return {"title": _template(v.get("title"), "title" if at else None),
+            "text": _template(v["text"], "text" if at else None)}
 
 
 def _c_promote(value: Any, ctx: LoadContext) -> dict:
@@ -129,7 +169,8 @@ def _c_promote(value: Any, ctx: LoadContext) -> dict:
 
 def _c_similar(value: Any, ctx: LoadContext) -> dict:
     v = value if isinstance(value, dict) else {}
-    return {"limit": v.get("limit", DEFAULT_SIMILAR_LIMIT), "text": _template(v.get("text"))}
+    return {"limit": v.get("limit", DEFAULT_SIMILAR_LIMIT),
+            "text": _template(v.get("text"), "text")}
 
 
 # --- plan --------------------------------------------------------------------------------
@@ -188,8 +229,7 @@ def _p_promote(params: dict, p: Planning) -> dict | None:
 
 
 def _p_similar(params: dict, p: Planning) -> dict | None:
-    found = [{"id": s["id"], "title": s["title"], "url": s["url"]}
-             for s in p.similar(params["limit"])]
+    found = [{k: s[k] for k in SIMILAR_FIELDS} for s in p.similar(params["limit"])]
     if not found:
         p.notes.append(f"rule {p.rule.name}: no similar resolved tickets; suggest_similar skipped")
         return None

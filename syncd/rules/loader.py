@@ -239,7 +239,7 @@ class _Compiler:
         try:
             return compile_()
         except Invalid as exc:
-            self.problem(path, f"{label}: {exc}")
+            self.problem(path + getattr(exc, "at", ()), f"{label}: {exc}")
             return None
 
 

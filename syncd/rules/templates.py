@@ -50,7 +50,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 
 def _environment() -> _Sandbox:
-    env = _Sandbox(autoescape=False, trim_blocks=True, lstrip_blocks=True)
+    env = _Sandbox(autoescape=False, trim_blocks=True, lstrip_blocks=True,
+                   undefined=jinja2.StrictUndefined)   # a missing name is an error, not a blank
     env.filters["localtime"] = localtime
     return env
 

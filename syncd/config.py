@@ -110,6 +110,7 @@ class Settings:
     outbox: OutboxSettings = OutboxSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
     backup: BackupSettings = BackupSettings()
+    warnings: tuple[str, ...] = field(default=(), compare=False)   # file:line: … (YAML traps)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -338,7 +339,8 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
                                  "trusted_proxies": tuple(top["server"]["trusted_proxies"])}),
         discourse=discourse, channels=channels,
         processor=ProcessorSettings(**top["processor"]), outbox=OutboxSettings(**top["outbox"]),
-        reconcile=ReconcileSettings(**top["reconcile"]), backup=BackupSettings(**top["backup"]))
+        reconcile=ReconcileSettings(**top["reconcile"]), backup=BackupSettings(**top["backup"]),
+        warnings=tuple(src.warnings))
 
 
 def config_path(explicit: str | None = None) -> str:

@@ -46,6 +46,7 @@ def flatten(settings: Settings) -> dict[str, Any]:
 
     data = dataclasses.asdict(settings)
     data.pop("path", None)
+    data.pop("warnings", None)
     for key, value in data.items():
         walk(value, key)
     return out

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from syncd import yamltraps
 from syncd.errors import ConfigError
 
 Path_ = tuple  # a key path such as ("discourse", "url") or ("rules", 3, "then", 0)
@@ -24,6 +25,7 @@ class Source:
     filename: str
     data: Any
     lines: dict[Path_, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)   # file:line: … (not errors)
 
     def line(self, path: Path_) -> int:
         """The line of ``path``, or of its nearest parent that has one."""
@@ -42,11 +44,8 @@ def load(text: str, filename: str, env: Mapping[str, str] | None = None,
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{filename}:{line}: not valid YAML: {problem}") from exc
-    src = Source(filename, None)
+        raise ConfigError(yamltraps.explain(exc, text, filename)) from exc
+    src = Source(filename, None, warnings=yamltraps.comment_cuts(node, text, filename))
     problems: list[str] = []
     env = os.environ if env is None else env
     src.data = _build(node, (), src, env if interpolate else None, problems)
@@ -73,6 +72,9 @@ def _build(node: yaml.Node | None, path: Path_, src: Source, env, problems: list
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                problems.append(yamltraps.non_scalar_key(key_node, src.filename))
+                continue
             key = _scalar(key_node)
             if key in out:
                 problems.append(f"{src.filename}:{key_node.start_mark.line + 1}: "

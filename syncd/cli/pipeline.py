@@ -62,6 +62,12 @@ def check(ctx: click.Context) -> None:
         cmap = dict(categories.load(_open(settings).conn, cmap).by_slug)
     ruleset = load_rules(rules_path, list(settings.channels), cmap)
     click.echo(f"rules: {len(ruleset)} loaded from {rules_path}")
+    for warning in list(settings.warnings) + list(ruleset.warnings):
+        click.echo(f"warning: {warning}", err=True)
+    from syncd.cli.admin import restart_note
+    note = restart_note(settings)
+    if note:
+        click.echo(note)
     click.echo("ok")
 
 

@@ -59,6 +59,7 @@ class RuleSet:
     rules: tuple[Rule, ...] = ()
     files: tuple[str, ...] = ()
     by_event: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict, compare=False)
+    warnings: tuple[str, ...] = field(default=(), compare=False)   # file:line: … (not errors)
 
     @classmethod
     def of(cls, rules: Iterable[Rule], files: Iterable[str] = ()) -> "RuleSet":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Collection, Mapping
@@ -55,26 +56,30 @@ def load_rules(path: str | Path, channels: Collection[str] | None = None,
     files = rule_files(path)
     ctx = LoadContext(None if channels is None else frozenset(channels), categories or None)
     problems: list[str] = []
+    warnings: list[str] = []
     seen: dict[str, str] = {}
     rules: list[Rule] = []
     for f in files:
-        rules.extend(_load_file(str(f), ctx, seen, problems))
+        rules.extend(_load_file(str(f), ctx, seen, problems, warnings))
     if problems:
         raise RuleError(problems)
-    return RuleSet.of(rules, [str(f) for f in files])
+    if not rules and not warnings:
+        warnings.append(f"{path}:1: no rules: tickets are tracked, no rule fires")
+    return replace(RuleSet.of(rules, [str(f) for f in files]), warnings=tuple(warnings))
 
 
 def _load_file(filename: str, ctx: LoadContext, seen: dict[str, str],
-               problems: list[str]) -> list[Rule]:
+               problems: list[str], warnings: list[str]) -> list[Rule]:
     try:
         src = yamlsrc.load_file(filename, interpolate=False)
     except ConfigError as exc:
         problems.extend(exc.problems)
         return []
+    warnings.extend(src.warnings)
     data = src.data
-    if data is None:
-        problems.append(f"{filename}:1: empty rules file: write 'rules:' and a list of rules "
-                        "(or remove the file)")
+    if data is None:   # every line commented out: tracking without actions (a warning)
+        warnings.append(f"{filename}:1: empty rules file: no rules from it (write 'rules:' "
+                        "and a list of rules, or remove the file)")
         return []
     if not isinstance(data, dict) or "rules" not in data:
         problems.append(f"{filename}:1: a rules file is a mapping with a 'rules:' list")
@@ -84,9 +89,9 @@ def _load_file(filename: str, ctx: LoadContext, seen: dict[str, str],
             problems.append(f"{src.where((key,))}: unknown key '{key}' (a rules file has only "
                             "'rules:')")
     items = data["rules"]
-    if not items:
-        problems.append(f"{src.where(('rules',))}: 'rules' is empty: add a rule or remove the "
-                        "file")
+    if not items:      # an admin who comments out every rule wants tickets without actions
+        warnings.append(f"{src.where(('rules',))}: 'rules' is empty: tickets are tracked, no "
+                        "rule from this file fires")
         return []
     if not isinstance(items, list):
         problems.append(f"{src.where(('rules',))}: 'rules' must be a list of rules")

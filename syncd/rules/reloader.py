@@ -71,4 +71,6 @@ class RulesHolder:
                 return False
             self.current, self.error = rules, []
             log.info("rules_reloaded", path=self.path, rules=len(rules), files=len(rules.files))
+            for warning in rules.warnings:
+                log.warning("rules_warning", detail=warning)
             return True

@@ -189,3 +189,54 @@ class ConfigReloader:
             reasons.append("the rules files changed and are not loaded yet")
         return {"reload": dict(self.last), "rules_problems": rules_problems,
                 "rules_current": not rules_problems and not stale, "reasons": reasons}
+
+
+def apply(service: Any, receiver: Any, settings: Settings, changed: list[str]) -> None:
+    """Hand the new settings to every worker and the receiver; new notifiers for the
+    channels that changed (the others keep theirs, and their rate limits)."""
+    old = getattr(service, "settings", None)
+    service.settings = settings
+    targets = list(getattr(service, "workers", [])) + [receiver]
+    notifiers = None
+    if any(k == "channels" or k.startswith("channels.") for k in changed):
+        notifiers = _notifiers(targets, old, settings)
+    for target in targets:
+        if hasattr(target, "settings"):
+            target.settings = settings
+        if notifiers is not None and hasattr(target, "notifiers"):
+            target.notifiers = dict(notifiers)
+    cache = getattr(receiver, "_cache", None)
+    if cache is not None:
+        cache.clear()
+
+
+def _notifiers(targets: list, old: Settings | None, new: Settings) -> dict[str, Any]:
+    from syncd.channels import notifier_for
+    current: dict[str, Any] = {}
+    for target in targets:
+        current.update(getattr(target, "notifiers", None) or {})
+    out = {}
+    for name, channel in new.channels.items():
+        before = old.channels.get(name) if old is not None else None
+        out[name] = current[name] if before == channel and name in current \
+            else notifier_for(channel, new)
+    return out
+
+
+def remember_running(store: Any, settings: Settings) -> None:
+    """Record what serve started with, so `syncd check` can say what needs a restart."""
+    from syncd.store.db import put_setting, transaction
+    with transaction(store.db()) as conn:
+        put_setting(conn, RUNNING_SETTING, json.dumps(fingerprint(settings), sort_keys=True))
+
+
+def merged_state(reloader: "ConfigReloader", *others: Any) -> dict[str, Any]:
+    """The reloader's state, with what other workers report (backups)."""
+    state = reloader.state()
+    for other in others:
+        extra = other.state() if hasattr(other, "state") else {}
+        state.update(extra)
+        error = (extra.get("backup") or {}).get("error")
+        if error:   # degraded, but still ready: a backup is not in the request path
+            state["notes"] = list(state.get("notes", [])) + [f"the last backup failed: {error}"]
+    return state

@@ -1,9 +1,11 @@
 """``syncd serve``: the receiver (waitress), the processor, the delivery workers and the
 periodic reconcile in one process. SIGTERM/SIGINT stop taking requests, let every worker
-finish the step in flight, and exit; SIGHUP reloads the rules.
+finish the step in flight, and exit; SIGHUP reloads the config and the rules
+(``syncd.reload``). A port already in use is one line and exit status 2.
 """
 from __future__ import annotations
 
+import errno
 import signal
 import sys
 import threading
@@ -20,6 +22,7 @@ from syncd.store import similar
 from syncd.inbox.http import Receiver, create_app
 from syncd.inbox.writer import IngestPressure, IngestWriter
 from syncd.config import Settings, describe
+from syncd.errors import SyncdError
 from syncd.processor import Processor
 from syncd.store.db import Store, transaction
 
@@ -61,6 +64,7 @@ class Service:
     threads: list[threading.Thread] = field(default_factory=list)
     rules: Any = None
     server: Any = None
+    workers: list = field(default_factory=list)
 
     def start_workers(self, wake: threading.Event, pressure: Any = None) -> Processor:
         processor = Processor(self.settings, self.store, self.rules, similar, pressure)
@@ -77,6 +81,7 @@ class Service:
 
     def _spawn(self, worker: Any, wake: threading.Event | None = None,
                idle: float = IDLE_SECONDS) -> None:
+        self.workers.append(worker)
         thread = threading.Thread(target=run_loop, args=(worker, self.stop, wake, idle),
                                   name=getattr(worker, "name", "worker"), daemon=True)
         thread.start()
@@ -147,27 +152,40 @@ def prepare(settings: Settings) -> tuple[Store, str]:
 
 
 def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> int:
-    for line in describe(settings):
-        log.info("config", detail=line)
+    from syncd import reload as reloading
+    from syncd.inbox.secret import SecretKeeper
+    from syncd.store.backups import BackupWorker
     store, secret = prepare(settings)
     service = Service(settings, store)
     service.rules = load_rules_holder(settings, store)
     wake = threading.Event()
     writer, pressure = IngestWriter(store), IngestPressure()
+    backups = BackupWorker(settings, store)
+    reloader = reloading.ConfigReloader(
+        settings, service.rules,
+        apply=lambda new, changed: reloading.apply(service, receiver, new, changed))
     receiver = Receiver(settings, store, secret, wake, writer=writer, pressure=pressure,
                         rules_count=lambda: len(service.rules.current) if service.rules.current else 0,
-                        delivery_health=_delivery_health())
+                        delivery_health=_delivery_health(),
+                        admin_state=lambda: reloading.merged_state(reloader, backups),
+                        secrets=SecretKeeper(settings, store))
+    app = create_app(receiver)
+    server = _bind(app, settings)     # before anything starts: a busy port is one line
+    for line in describe(settings):
+        log.info("config", detail=line)
+    for warning in list(settings.warnings) + list(getattr(service.rules.current, "warnings", ())):
+        log.warning("config_warning", detail=warning)
+    reloading.remember_running(store, reloader.base)
     service.start_workers(wake, pressure)
+    service._spawn(reloader, idle=RULES_POLL_SECONDS)
+    service._spawn(backups, idle=30.0)
     threading.Thread(target=_refresh_directory, args=(settings, store, service.rules),
                      name="directory", daemon=True).start()
-    app = create_app(receiver)
-    server = waitress.create_server(app, host=settings.server.host, port=settings.server.port,
-                                    threads=settings.server.threads, ident="syncd")
     service.server = server
     signal.signal(signal.SIGTERM, service.on_signal)
     signal.signal(signal.SIGINT, service.on_signal)
     if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: service.rules.reload())
+        signal.signal(signal.SIGHUP, reloader.request)
     log.info("listening", host=settings.server.host, port=server.effective_port,
              rules=len(service.rules.current) if service.rules.current else 0)
     if on_ready:
@@ -183,6 +201,24 @@ def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> int
     service.join()
     log.info("stopped")
     return 0
+
+
+def _bind(app: Any, settings: Settings) -> Any:
+    """The listening server, or one clear ``SyncdError`` (exit 2) when the port is taken."""
+    host, port = settings.server.host, settings.server.port
+    try:
+        return waitress.create_server(app, host=host, port=port,
+                                      threads=settings.server.threads, ident="syncd")
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise SyncdError(f"port {port} on {host} is already in use (another syncd serve, "
+                             "or another program): stop it, or start this one with --port N "
+                             "or another server.port") from None
+        if exc.errno == errno.EACCES:
+            raise SyncdError(f"no permission to listen on port {port}: ports below 1024 need "
+                             "privileges; use a port above 1024 behind the proxy") from None
+        raise SyncdError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (check "
+                         "server.host and server.port)") from None
 
 
 def _refresh_directory(settings: Settings, store: Store, holder: Any) -> None:

@@ -9,6 +9,7 @@ import json
 import sqlite3
 import threading
 import time
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -17,7 +18,7 @@ from flask import Flask, Response, jsonify, request
 from syncd import logs, metrics
 from syncd.store import categories
 from syncd.store import deliveries
-from syncd.inbox import signature
+from syncd.inbox import proxies, readiness, signature
 from syncd.config import Settings
 from syncd.errors import PayloadError, PayloadTooLarge, StorageError, SyncdError
 from syncd.core.events import REQUIRED_HEADERS, Event, parse_body
@@ -40,6 +41,8 @@ class Receiver:
     pressure: Any = None            # an IngestPressure the processor yields to
     rules_count: Callable[[], int | None] = lambda: None
     delivery_health: Callable[[sqlite3.Connection], dict[str, Any]] | None = None
+    admin_state: Callable[[], dict[str, Any]] | None = None   # reload state (syncd.reload)
+    secrets: Any = None             # a SecretKeeper (rotation); None: only ``secret``
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def ticket_category_ids(self, conn: sqlite3.Connection) -> tuple[frozenset[int] | None, list[str]]:
@@ -107,6 +110,9 @@ def create_app(receiver: Receiver) -> Flask:
     def healthz():
         return _health(receiver)
 
+    readiness.register(app, receiver)
+    proxies.register(app, receiver.settings.server.trusted_proxies)
+
     @app.get("/metrics")
     def metrics_text():
         _refresh_gauges(receiver)
@@ -134,7 +140,8 @@ def _read_body(limit: int) -> bytes:
 
 def _receive(r: Receiver):
     body = _read_body(r.settings.server.max_body_bytes)
-    signature.verify(r.secret, body, request.headers.get("X-Discourse-Event-Signature"))
+    (r.secrets.verify if r.secrets is not None else partial(signature.verify, r.secret))(
+        body, request.headers.get("X-Discourse-Event-Signature"))
     missing = [h for h in REQUIRED_HEADERS if not request.headers.get(h)]
     if missing:
         raise PayloadError(f"missing header(s): {', '.join(missing)}")
@@ -210,8 +217,11 @@ def _health(r: Receiver):
         extra = r.delivery_health(conn) if r.delivery_health else {}
     except sqlite3.Error as exc:
         return jsonify({"status": "unavailable", "database": f"unreachable: {exc}"}), 503
+    admin, reasons = readiness.admin_extras(r)
     body = {"status": "ok", "database": "ok", "rules_loaded": r.rules_count(),
-            "backlog": backlog, **extra}
-    if extra.get("failing_channels"):
+            "backlog": backlog, **extra, **admin}
+    if extra.get("failing_channels") or reasons:
         body["status"] = "degraded"
+    if reasons:
+        body["reasons"] = reasons
     return jsonify(body), 200

@@ -96,6 +96,7 @@ def migrate(db: sqlite_utils.Database, folder: Path = MIGRATIONS) -> list[str]:
     conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                  "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
     done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    refuse_newer(conn, done, migration_files(folder))
     applied = []
     for version, name, path in migration_files(folder):
         if version in done:
@@ -107,6 +108,21 @@ def migrate(db: sqlite_utils.Database, folder: Path = MIGRATIONS) -> list[str]:
             conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, iso()))
         applied.append(name)
     return applied
+
+
+def refuse_newer(conn: sqlite3.Connection, done: set[int], known: list[tuple[int, str, Path]]) -> None:
+    """A database a newer syncd migrated is not for this one: say so before touching it."""
+    newest = max((v for v, _, _ in known), default=0)
+    newer = sorted(v for v in done if v > newest)
+    if not newer:
+        return
+    name = conn.execute("SELECT name FROM schema_migrations WHERE version = ?",
+                        (newer[-1],)).fetchone()
+    path = conn.execute("PRAGMA database_list").fetchone()[2] or "the database"
+    raise StorageError(
+        f"{path} was migrated by a newer syncd (migration {newer[-1]}"
+        f"{' ' + name[0] if name else ''}; this syncd knows up to {newest}): run that newer "
+        "syncd, or restore a backup taken before the upgrade (docs/deploy.md, 'Upgrades')")
 
 
 def _statements(script: str) -> list[str]:
@@ -135,12 +151,9 @@ def put_setting(conn: sqlite3.Connection, key: str, value: str) -> None:
 
 
 def backup(db: sqlite_utils.Database, target: str | Path) -> None:
-    """A consistent copy of the live database (SQLite's online backup API)."""
-    dest = sqlite3.connect(str(target))
-    try:
-        db.conn.backup(dest)
-    finally:
-        dest.close()
+    """A consistent copy of the live database (SQLite's online backup API), mode 0600."""
+    from syncd.store.backups import write_backup
+    write_backup(db.conn, target)
 
 
 class Store:

@@ -131,6 +131,8 @@ def ticket(settings: Settings, ticket_id: int, as_json: bool) -> None:
         err = f"  ({a['last_error']})" if a["last_error"] else ""
         click.echo(f"  #{a['id']} {a['kind']:16} {a['status']:8} tries {a['attempts']}"
                    f"  rule {a['rule']}{err}")
+        if a.get("text"):   # the whole rendered text, as it is (or would be) sent
+            click.echo("      " + a["text"].replace("\n", "\n      "))
 
 
 @main.command()

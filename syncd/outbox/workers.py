@@ -134,7 +134,7 @@ class DeliveryWorker:
             log.info("discourse_action_skipped", reason="the ticket's topic was deleted")
             return "sent", {"skipped": "the ticket's topic was deleted"}
         if self.settings.discourse.dry_run or self.gateway is None:
-            log.info("dry_run_discourse_action", params=_loggable(action.params))
+            log.info("dry_run_discourse_action", params=_loggable(action.params, action.ticket_id))
             return "dry_run", {"would": action.kind, "params": action.params}
         previous = self.gateway.keep_lease(lambda: self._renew(db, action))
         try:
@@ -220,8 +220,11 @@ def _ticket_category(db, ticket_id: int) -> int | None:
     return row[0] if row else None
 
 
-def _loggable(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v[:200] + "…" if isinstance(v, str) and len(v) > 200 else v)
+def _loggable(params: dict[str, Any], ticket_id: Any = None) -> dict[str, Any]:
+    """Long texts cut for the log line, saying where the whole text is."""
+    where = f"syncd ticket {ticket_id} --json" if ticket_id is not None else "syncd ticket ID --json"
+    return {k: (v[:200] + f"… (cut: `{where}` shows it whole)"
+                if isinstance(v, str) and len(v) > 200 else v)
             for k, v in params.items()}
 
 

@@ -113,5 +113,17 @@ def history(conn: sqlite3.Connection, ticket_id: int) -> list[dict[str, Any]]:
 
 
 def actions(conn: sqlite3.Connection, ticket_id: int) -> list[dict[str, Any]]:
-    return rows(conn, "SELECT id, kind, rule, status, attempts, last_error, created_at, sent_at "
-                "FROM outbox WHERE ticket_id = ? ORDER BY id", (ticket_id,))
+    out = rows(conn, "SELECT id, kind, rule, status, attempts, last_error, created_at, sent_at, "
+               "params FROM outbox WHERE ticket_id = ? ORDER BY id", (ticket_id,))
+    for r in out:
+        r["params"] = json.loads(r["params"] or "{}")
+        r["text"] = action_text(r["params"])
+    return out
+
+
+def action_text(params: dict[str, Any]) -> str | None:
+    """The whole text an action sends (a notification's text, a post's raw), or None."""
+    text = params.get("text") if params.get("text") is not None else params.get("raw")
+    if text is not None and params.get("title"):
+        return f"{params['title']}\n\n{text}"
+    return text

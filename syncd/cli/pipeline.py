@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,13 +29,16 @@ def _open(settings: Settings):
 def serve(settings: Settings, host: str | None, port: int | None) -> None:
     """Run the receiver, processor and delivery workers in one process.
 
-    SIGTERM finishes the work in flight and exits; SIGHUP reloads the rules.
+    SIGTERM finishes the work in flight and exits; SIGHUP reloads the config and the rules
+    (as does a change to either file). Logs go to stdout, JSON lines unless on a terminal.
 
     Example:
 
         syncd --config config.yaml serve --port 8080
     """
+    from syncd import logs
     from syncd.service import serve as run
+    logs.configure(settings.log_format, stream=sys.stdout)   # serve's log: stdout, one event a line
     server = replace(settings.server, host=host or settings.server.host,
                      port=settings.server.port if port is None else port)
     raise SystemExit(run(replace(settings, server=server)))

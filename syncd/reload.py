@@ -34,21 +34,23 @@ RUNNING_SETTING = "running_config"   # what serve started with, for `syncd check
 
 
 def flatten(settings: Settings) -> dict[str, Any]:
-    """Every leaf of the settings as ``dotted.key: value`` (``path`` left out)."""
+    """Every leaf of the settings as ``dotted.key: value`` (``path`` and ``warnings`` left
+    out). Dataclasses and mappings are walked; anything else is a leaf, compared by ``==``."""
     out: dict[str, Any] = {}
 
     def walk(value: Any, prefix: str) -> None:
-        if isinstance(value, Mapping) and value and prefix:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for f in dataclasses.fields(value):
+                walk(getattr(value, f.name), f"{prefix}.{f.name}" if prefix else f.name)
+        elif isinstance(value, Mapping) and value and prefix:
             for k, v in value.items():
                 walk(v, f"{prefix}.{k}")
         else:
             out[prefix] = value
 
-    data = dataclasses.asdict(settings)
-    data.pop("path", None)
-    data.pop("warnings", None)
-    for key, value in data.items():
-        walk(value, key)
+    walk(settings, "")
+    out.pop("path", None)
+    out.pop("warnings", None)
     return out
 
 
@@ -93,7 +95,7 @@ def effective(old: Settings, new: Settings, base: Settings | None = None
 
 def fingerprint(settings: Settings) -> dict[str, str]:
     """A digest of every restart-only value (no secret is stored in clear)."""
-    return {k: hashlib.sha256(json.dumps(v, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return {k: hashlib.sha256(json.dumps(v, sort_keys=True, default=repr).encode()).hexdigest()[:16]
             for k, v in flatten(settings).items() if not is_live(k)}
 
 

@@ -46,6 +46,7 @@ def announcement(secret: str, settings: Settings) -> str:
         f"    {secret}\n\n"
         f"Payload URL: http://{host}:{settings.server.port}/webhooks/discourse "
         "(use the address Discourse reaches syncd at), content type application/json.\n"
+        "'syncd secret show' prints it again; 'syncd secret rotate' makes a new one.\n"
         "To keep it in config instead, set DISCOURSE_WEBHOOK_SECRET to this value.\n"
     )
 

@@ -83,3 +83,15 @@ def test_none_values_still_render():
     """A field that exists but is empty (None) still renders, and can be tested."""
     t = compile_template("{{ ticket.resolved_at or 'not yet' }}|{{ ticket.url }}")
     assert t.render({"ticket": {"resolved_at": None, "url": None}}) == "not yet|None"
+
+
+def test_a_field_added_to_the_ticket_appears_by_itself(tmp_path, monkeypatch):
+    """A new field in Ticket.as_dict (another branch's 'assignee') is allowed with no list to edit."""
+    from syncd.rules import actions
+    original = Ticket.as_dict
+    monkeypatch.setattr(Ticket, "as_dict", lambda self: {**original(self), "assignee": None})
+    monkeypatch.setattr(actions, "_FIELDS", None)
+    write(tmp_path, "rules:\n  - name: r\n    on: topic_created\n    then:\n"
+                    "      - reply: 'for {{ ticket.assignee }}'\n")
+    assert len(load_rules(tmp_path / "rules.yaml")) == 1
+    monkeypatch.setattr(actions, "_FIELDS", None)

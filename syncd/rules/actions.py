@@ -9,6 +9,7 @@ The value's shape has already been checked against ``schema.json`` by the loader
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -91,15 +92,26 @@ class Planning:
 
 def template_fields() -> dict[str, frozenset[str]]:
     """The fields of ``ticket``, ``event`` and ``rule`` as templates see them, read off the
-    very dictionaries ``Planning.render`` passes (a sample planning), so they cannot drift."""
+    very dictionaries ``Planning.render`` passes (a sample planning), so they cannot drift.
+    The sample change has every field set, so keys added only when a field is set (an SLA
+    event's target, say) are seen too."""
     global _FIELDS
     if _FIELDS is None:
         from syncd.rules.decide import DecideContext
-        change = Change("topic_created", actor=Actor(id=1, username="someone"), tag="t",
-                        old="a", new="b", at=iso(datetime(2026, 1, 1, tzinfo=timezone.utc)))
-        p = Planning(Ticket(id=1, title="t"), change, Rule(name="r", on=frozenset()),
-                     datetime(2026, 1, 1, tzinfo=timezone.utc), DecideContext())
-        _FIELDS = {"ticket": frozenset(p.ticket_dict()), "event": frozenset(p.event_dict()),
+        at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        known = dict(name="topic_created", actor=Actor(id=1, username="someone"), tag="t",
+                     old="a", new="b", at=iso(at))
+        rest = {f.name: "x" for f in dataclass_fields(Change)
+                if f.name not in known and f.name not in ("post", "by_syncd", "source")}
+        p = Planning(Ticket(id=1, title="t"), Change(**known), Rule(name="r", on=frozenset()),
+                     at, DecideContext())
+        event = set(p.event_dict())
+        try:
+            p.change = Change(**known, **rest)
+            event |= set(p.event_dict())
+        except Exception:  # a field the sample cannot fake: the plain sample's keys stand
+            pass
+        _FIELDS = {"ticket": frozenset(p.ticket_dict()), "event": frozenset(event),
                    "rule": frozenset(p.rule_dict())}
     return _FIELDS
 

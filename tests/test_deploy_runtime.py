@@ -30,11 +30,12 @@ def test_second_serve_on_a_busy_port_is_one_line_and_exit_2(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         cfg = tmp_path / "config.yaml"
-        cfg.write_text(f"database: {tmp_path / 'syncd.db'}\nrules: {ROOT / 'rules'}\n"
+        (tmp_path / "rules.yaml").write_text("rules:\n  - name: ping\n    on: topic_created\n"
+                                             "    then:\n      - notify: staff\n")
+        cfg.write_text(f"database: {tmp_path / 'syncd.db'}\nrules: {tmp_path / 'rules.yaml'}\n"
                        f"server: {{host: 127.0.0.1, port: {port}}}\n"
-                       f"discourse: {{webhook_secret: {SECRET}, category_map: {{support: 5, "
-                       "hardware: 7, grades: 8, payments: 9, faq: 10}}\n"
-                       "channels: {staff: {type: log}, escalations: {type: log}}\n")
+                       f"discourse: {{webhook_secret: {SECRET}, category_map: {{support: 5}}}}\n"
+                       "channels: {staff: {type: log}}\n")
         done = subprocess.run([sys.executable, "-m", "syncd", "--config", str(cfg), "serve"],
                               cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr

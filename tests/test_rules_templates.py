@@ -7,7 +7,8 @@ import pytest
 
 from syncd.rules.templates import TemplateFailed, compile_template
 
-VARS = {"ticket": {"id": 1, "title": "Jam", "tags": ["a"], "resolved_at": None}, "event": {"at": "2026-03-02T09:14:07.512Z"},
+VARS = {"ticket": {"id": 1, "title": "Jam", "tags": ["a"], "resolved_at": None},
+        "event": {"at": "2026-03-02T09:14:07.512Z"},
         "rule": {"name": "r", "description": ""}, "similar": []}
 
 

@@ -275,8 +275,8 @@ def _check_section(schema: dict, data: Any, path: tuple, src: yamlsrc.Source,
             continue
         check, default = spec[0], spec[1]   # (check, default[, "what it does"])
         value = data.get(key)
-        if value is None:                   # left out, or blank (null): not set
-            value = default
+        if value is None or (value == "" and not isinstance(default, str)):
+            value = default                 # left out, blank (null), or ${VAR:-}: not set
         verdict = check(value)
         if verdict is not True:
             dotted = ".".join(map(str, path + (key,)))

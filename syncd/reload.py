@@ -155,6 +155,13 @@ class ConfigReloader:
                       detail="the running config is kept")
             return False
         settings, live, restart = effective(self.running, new, self.base)
+        problems = self._check_rules(settings)
+        if problems:   # rules that do not fit the new config: keep both as they run
+            self.last = {"at": at, "result": "failed", "problems": problems,
+                         "restart_needed": self.last["restart_needed"]}
+            log.error("config_reload_failed", path=self.running.path, problems=problems,
+                      detail="the rules do not load with the new config; both are kept")
+            return False
         if live:
             self.apply(settings, live)
         self.running = settings
@@ -167,6 +174,21 @@ class ConfigReloader:
                         detail="these keys changed; they take effect when syncd restarts")
         log.info("config_reloaded", changed=live, rules_ok=rules_ok)
         return rules_ok
+
+    def _check_rules(self, settings: Settings) -> list[str]:
+        """The problems the rules would have under ``settings`` (nothing is changed)."""
+        if self.holder is None:
+            return []
+        from syncd.errors import RuleError
+        from syncd.rules import load_rules
+        path = settings.resolve(settings.rules)
+        if not os.path.exists(path):
+            return []
+        try:
+            load_rules(path, list(settings.channels), getattr(self.holder, "categories", None))
+        except RuleError as exc:
+            return list(exc.problems)
+        return []
 
     def _reload_rules(self, settings: Settings) -> bool:
         holder = self.holder

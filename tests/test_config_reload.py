@@ -135,3 +135,16 @@ def test_check_says_which_keys_need_a_restart(tmp_path):
     assert "restart needed" in out.output and "server.port" in out.output
     assert restart_needed(json.loads(json.dumps(fingerprint(service.settings))),
                           load_settings(str(cfg), env={})) == ["server.port"]
+
+
+def test_removing_a_channel_that_rules_still_use_keeps_everything(tmp_path):
+    """A config whose channels the rules do not fit is not applied half-way: all is kept."""
+    cfg, service, receiver, reloader, client = running(tmp_path)
+    write_config(tmp_path, "  other: {type: log}\n")        # 'staff' gone, a rule still uses it
+    reloader.run_once()
+    assert reloader.last["result"] == "failed"
+    assert any("unknown channel 'staff'" in p for p in reloader.last["problems"])
+    assert "staff" in receiver.settings.channels and all("staff" in w.notifiers
+                                                           for w in service.workers)
+    assert [r.name for r in service.rules.current] == ["ping"]
+    assert client.get("/readyz").status_code == 503

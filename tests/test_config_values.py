@@ -49,3 +49,9 @@ def test_describe_shows_channel_urls_masked():
                            "/v1/spaces/AAAA/messages?key=K&token=SECRET'}\n", "c.yaml", env={})
     line = next(x for x in describe(s) if x.startswith("channel staff"))
     assert "spaces/AAAA/messages?key=***&token=***" in line and "SECRET" not in line
+
+
+def test_empty_variable_for_a_number_means_not_set():
+    """`port: ${PORT:-}` with PORT unset is the default port, not 'must be a port number'."""
+    s = settings_from_text("server: {port: '${PORT:-}', threads: '${THREADS:-}'}\n", env={})
+    assert (s.server.port, s.server.threads) == (8080, 8)

@@ -211,7 +211,8 @@ class ConfigReloader:
                            + "; ".join(rules_problems[:3]))
         elif stale:
             reasons.append("the rules files changed and are not loaded yet")
-        return {"reload": dict(self.last), "rules_problems": rules_problems,
+        return {"reload": {**self.last, "rules": dict(getattr(holder, "last_reload", {}) or {})},
+                "rules_problems": rules_problems,
                 "rules_current": not rules_problems and not stale, "reasons": reasons}
 
 

@@ -93,6 +93,7 @@ def test_rules_that_differ_from_the_files_make_healthz_degraded(tmp_path):
     service.rules.reload()
     data = client.get("/healthz").get_json()
     assert data["status"] == "degraded" and data["rules_current"] is False
+    assert data["reload"]["rules"]["result"] == "failed" and data["reload"]["rules"]["at"]
     assert any("unknown channel 'nobody'" in p for p in data["rules_problems"])
     ready = client.get("/readyz")
     assert ready.status_code == 503

@@ -13,6 +13,7 @@ from typing import Collection, Mapping
 
 import structlog
 
+from syncd.clock import iso
 from syncd.errors import RuleError
 from syncd.rules.engine import RuleSet
 from syncd.rules.loader import load_rules
@@ -45,6 +46,7 @@ class RulesHolder:
         self.categories = dict(categories or {})
         self.current: RuleSet | None = None
         self.error: list[str] = []
+        self.last_reload: dict = {"at": None, "result": "not reloaded yet"}   # for /healthz
         self._seen: tuple = ()
         self._lock = threading.Lock()
         if Path(self.path).exists():
@@ -66,10 +68,12 @@ class RulesHolder:
                 rules = load_rules(self.path, self.channels, self.categories)
             except RuleError as exc:
                 self.error = list(exc.problems)
+                self.last_reload = {"at": iso(), "result": "failed"}
                 log.error("rules_reload_failed", path=self.path, problems=exc.problems,
                           kept=len(self.current) if self.current else 0)
                 return False
             self.current, self.error = rules, []
+            self.last_reload = {"at": iso(), "result": "ok"}
             log.info("rules_reloaded", path=self.path, rules=len(rules), files=len(rules.files))
             for warning in rules.warnings:
                 log.warning("rules_warning", detail=warning)

@@ -89,3 +89,19 @@ def test_receiver_accepts_the_old_secret_until_the_grace_ends(tmp_path):
     clock["now"] += timedelta(hours=1, seconds=1)
     assert post(old, "3") == 401
     assert post("not-the-secret-at-all", "4") == 401
+
+
+def test_a_running_receiver_takes_the_new_secret_at_once(tmp_path):
+    """Rotated by the CLI while serve runs: the first delivery signed with the new secret is 202."""
+    from syncd.config import load_settings
+    settings = load_settings(config(tmp_path), env={})
+    store, old = prepare(settings)
+    keeper = SecretKeeper(settings, store, refresh_seconds=3600)   # no periodic re-read
+    client = create_app(Receiver(settings, store, old, secrets=keeper)).test_client()
+    headers, raw = sample("topic_created")
+    assert client.post("/webhooks/discourse", data=raw, headers=signed(headers, raw, old)
+                       ).status_code == 202
+    keeper._read_at -= 1.0                    # the copy is a second old (no sleeping)
+    new, _ = secrets_.rotate(settings, store.db(), timedelta(0))
+    h = signed({**headers, "X-Discourse-Event-Id": "77"}, raw + b" ", new)
+    assert client.post("/webhooks/discourse", data=raw + b" ", headers=h).status_code == 202

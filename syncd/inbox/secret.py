@@ -22,6 +22,7 @@ from syncd.store.db import Store, get_setting, put_setting, transaction
 SETTING = "webhook_secret"
 PREVIOUS, PREVIOUS_UNTIL = "webhook_secret_previous", "webhook_secret_previous_until"
 REFRESH_SECONDS = 5.0     # a running serve sees a rotation this soon
+RECHECK_SECONDS = 0.5     # after a failed check, read again if the copy is older than this
 
 
 def resolve(settings: Settings, db: sqlite_utils.Database) -> tuple[str, bool]:
@@ -96,8 +97,8 @@ class SecretKeeper:
         self._current: str | None = None
         self._previous: tuple[str, str] | None = None
 
-    def _load(self) -> None:
-        if time.monotonic() - self._read_at < self.refresh_seconds:
+    def _load(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._read_at < self.refresh_seconds:
             return
         db = self.store.db()
         self._current, _ = source(self.settings, db)
@@ -107,6 +108,16 @@ class SecretKeeper:
 
     def verify(self, body: bytes, header: str | None) -> None:
         self._load()
+        try:
+            self._check(body, header)
+        except SignatureError:
+            # Rotated a moment ago by `syncd secret rotate`? Read again (at most twice a second).
+            if time.monotonic() - self._read_at < RECHECK_SECONDS:
+                raise
+            self._load(force=True)
+            self._check(body, header)
+
+    def _check(self, body: bytes, header: str | None) -> None:
         try:
             verify(self._current or "", body, header)
         except SignatureError:

@@ -75,7 +75,8 @@ def _table(rows: list[tuple]) -> list[str]:
     return out
 
 
-def _builtin_channel_types() -> list[tuple[str, str]]:
+def _builtin_channel_types() -> list[tuple[str, str, dict]]:
+    """(type, first docstring line, the type's own keys) of each type syncd ships."""
     from syncd.channels import REGISTRY, types
     types()
     found = []
@@ -83,7 +84,7 @@ def _builtin_channel_types() -> list[tuple[str, str]]:
         if not cls.__module__.startswith("syncd.channels"):
             continue  # a plugin's type belongs in its own documentation
         doc = (cls.__doc__ or "").strip().splitlines()
-        found.append((name, doc[0] if doc else ""))
+        found.append((name, doc[0] if doc else "", dict(getattr(cls, "CONFIG", None) or {})))
     return found
 
 
@@ -100,7 +101,12 @@ def reference() -> str:
               "Every channel takes:", ""]
     lines += _table(list(entries(config.CHANNEL_SCHEMA, ("channels", "NAME")))) + [""]
     lines += ["Channel types built in:", ""]
-    lines += [f"- `{name}`: {doc}" for name, doc in _builtin_channel_types()] + [""]
+    kinds = _builtin_channel_types()
+    lines += [f"- `{name}`: {doc}" for name, doc, _ in kinds] + [""]
+    for name, _, own in kinds:
+        if own:
+            lines += [f"### channels of type `{name}`", ""]
+            lines += _table(list(entries(own, ("channels", "NAME")))) + [""]
     lines += ["## Reloading", "",
               "On SIGHUP, or when the config or a rules file changes, `serve` reads both "
               "again. These keys take effect at once: " +

@@ -16,10 +16,9 @@ from flask import Flask, jsonify
 
 def admin_extras(receiver: Any) -> tuple[dict[str, Any], list[str]]:
     """The reload state for /healthz, and the reasons it makes syncd degraded."""
-    state_of = getattr(receiver, "admin_state", None)
-    if state_of is None:
+    state = _state(receiver)
+    if state is None:
         return {}, []
-    state = state_of()
     reasons = list(state.get("reasons", [])) + list(state.get("notes", []))
     restart = state.get("reload", {}).get("restart_needed") or []
     if restart:
@@ -29,6 +28,17 @@ def admin_extras(receiver: Any) -> tuple[dict[str, Any], list[str]]:
     if state.get("backup"):
         body["backup"] = state["backup"]
     return body, reasons
+
+
+def _state(receiver: Any) -> dict[str, Any] | None:
+    """The reload state, or what went wrong reading it (a health check never raises)."""
+    state_of = getattr(receiver, "admin_state", None)
+    if state_of is None:
+        return None
+    try:
+        return state_of()
+    except Exception as exc:  # report, do not answer 500
+        return {"reasons": [f"reload state unavailable: {type(exc).__name__}: {exc}"]}
 
 
 def _refusing(receiver: Any, conn: sqlite3.Connection) -> list[str]:
@@ -50,9 +60,9 @@ def readiness(receiver: Any) -> tuple[int, dict[str, Any]]:
         reasons += _refusing(receiver, conn)
     except sqlite3.Error as exc:
         reasons.append(f"database unreachable: {exc}")
-    state_of = getattr(receiver, "admin_state", None)
-    if state_of is not None:
-        reasons += list(state_of().get("reasons", []))
+    state = _state(receiver)
+    if state is not None:
+        reasons += list(state.get("reasons", []))
     if reasons:
         return 503, {"status": "not ready", "reasons": reasons}
     return 200, {"status": "ready"}

@@ -115,3 +115,14 @@ def test_empty_rules_still_track_tickets(tmp_path):
     ticket = ticketstore.load(store.db().conn, 1234)
     assert ticket is not None and ticket.title
     assert ticketstore.actions(store.db().conn, 1234) == []
+
+
+def test_rules_test_shows_the_cut_warning_too(tmp_path):
+    """`syncd rules test` prints the ' #' warning before what the rules would do."""
+    from conftest import WEBHOOKS
+    rules = rules_file(tmp_path, RULE + "          text: New ticket #{{ ticket.id }}\n")
+    out = CliRunner().invoke(main, ["--config", str(tmp_path / "none.yaml"), "rules", "test",
+                                    "--rules", str(rules), "--event",
+                                    str(WEBHOOKS / "topic_created.json")])
+    assert out.exit_code == 0, out.output
+    assert "warning: " in out.stderr and ":7: the value ends before ' #'" in out.stderr

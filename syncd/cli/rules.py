@@ -160,6 +160,8 @@ def test_cmd(ctx: click.Context, event_file: str, ticket_file: str | None,
     event = read_event(event_file, event_name)
     ruleset = load_rules(rules_path or settings.resolve(settings.rules),
                          list(settings.channels) if has_config else None, known)
+    for warning in ruleset.warnings:
+        click.echo(f"warning: {warning}", err=True)
     cmap = dict(known)  # for deciding, the delivery's own slug helps too (not for checking)
     if event.post is not None and event.post.category_slug and event.post.category_id:
         cmap.setdefault(event.post.category_slug, event.post.category_id)

@@ -51,3 +51,20 @@ def test_reference_names_what_each_key_takes():
     text = reference()
     assert "| `server.port` | `8080` | a port number |" in text
     assert "an http(s) URL, or empty" in text
+
+
+def test_config_show_prints_settings_in_effect_with_secrets_masked(tmp_path):
+    """`syncd config show`: defaults filled in, URLs masked, secrets as (set), restart keys noted."""
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("discourse: {url: 'https://forum.example.edu', api_key: 'SECRETKEY123',"
+                   " webhook_secret: 'super-secret-value-1'}\n"
+                   "channels: {staff: {type: gchat, url: 'https://chat.googleapis.com/v1/"
+                   "spaces/AAAA/messages?key=K1&token=T1'}}\n")
+    out = CliRunner().invoke(main, ["--config", str(cfg), "config", "show"])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert "discourse.api_key = (set)  (restart to change)" in lines
+    assert "channels.staff.url = https://chat.googleapis.com/v1/spaces/AAAA/messages" \
+           "?key=***&token=***" in lines
+    assert "server.port = 8080  (restart to change)" in lines and "timezone = UTC" in lines
+    assert "SECRETKEY123" not in out.output and "super-secret" not in out.output

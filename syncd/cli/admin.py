@@ -51,3 +51,34 @@ def restart_note(settings) -> str | None:
         return None
     return ("restart needed: a running syncd serve takes up these changes only when it "
             f"restarts: {', '.join(keys)} (the rest it reloads on SIGHUP or file change)")
+
+
+@config_cli.command("show")
+@click.pass_context
+def show(ctx: click.Context) -> None:
+    """Print every setting in effect (defaults filled in, ${VAR}s read), secrets masked.
+
+    Example:
+
+        syncd --config config.yaml config show
+    """
+    from syncd.cli.group import settings_of
+    from syncd.reload import flatten, is_live
+    for key, value in sorted(flatten(settings_of(ctx)).items()):
+        note = "" if is_live(key) else "  (restart to change)"
+        click.echo(f"{key} = {shown_value(key, value)}{note}")
+
+
+def shown_value(key: str, value) -> str:
+    """A setting as `config show` prints it: URLs masked, secrets only as set / not set."""
+    import json
+
+    from syncd.config import SECRET_KEYS
+    from syncd.redact import mask_url
+    leaf = key.rsplit(".", 1)[-1]
+    if leaf == "url" and isinstance(value, str):
+        return mask_url(value) if value else "(not set)"
+    if leaf in SECRET_KEYS or any(w in leaf for w in ("secret", "password", "token", "api_key")):
+        return "(set)" if value else "(not set)"
+    return json.dumps(value, default=str, ensure_ascii=False) if not isinstance(value, str) \
+        else value

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import json
 import os
+import secrets
 import threading
 from typing import Any, Callable, Mapping
 
@@ -93,16 +95,23 @@ def effective(old: Settings, new: Settings, base: Settings | None = None
     return result, [k for k in differences(old, new) if is_live(k)], restart
 
 
-def fingerprint(settings: Settings) -> dict[str, str]:
-    """A digest of every restart-only value (no secret is stored in clear)."""
-    return {k: hashlib.sha256(json.dumps(v, sort_keys=True, default=repr).encode()).hexdigest()[:16]
-            for k, v in flatten(settings).items() if not is_live(k)}
+SALT = "_salt"
+
+
+def fingerprint(settings: Settings, salt: str | None = None) -> dict[str, str]:
+    """A salted digest of every restart-only value (no secret is stored, even as a plain hash)."""
+    salt = salt if salt is not None else secrets.token_hex(8)
+    out = {k: hmac.new(salt.encode(), json.dumps(v, sort_keys=True, default=repr).encode(),
+                       hashlib.sha256).hexdigest()[:16]
+           for k, v in flatten(settings).items() if not is_live(k)}
+    return {**out, SALT: salt}
 
 
 def restart_needed(running: Mapping[str, str], settings: Settings) -> list[str]:
     """Keys whose value in ``settings`` differs from what a running serve started with."""
-    now = fingerprint(settings)
-    return sorted(k for k in set(now) | set(running) if now.get(k) != running.get(k))
+    now = fingerprint(settings, running.get(SALT, ""))
+    keys = (set(now) | set(running)) - {SALT}
+    return sorted(k for k in keys if now.get(k) != running.get(k))
 
 
 def _file_state(path: str) -> tuple:

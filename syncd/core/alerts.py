@@ -176,8 +176,8 @@ def masked(url: str) -> str:
     host, _, path = rest.partition("/")
     parts = path.split("/")
     space = parts[2] if len(parts) > 2 and parts[1] == "spaces" else ""
-    shown = f"{scheme}://{host}/…"
-    return shown + (f"spaces/{space[:4]}…" if space else "") + " (key and token hidden)"
+    shown = f"{scheme}://{host}/…" + (f"/spaces/{space[:4]}…" if space else "")
+    return shown + " (key and token hidden)"
 
 
 def with_updates(prefs: Preferences, **changes: Any) -> Preferences:

@@ -289,3 +289,17 @@ def test_an_email_alert_reaches_the_mail_server(tmp_path):
         assert "Subject: [syncd] test alert" in text and "Message-ID: <syncd-alert-" in text
     finally:
         smtp.stop()
+
+
+def test_someone_who_left_the_staff_group_gets_no_more_alerts(site, tmp_path):
+    """Bob got in through support-team; once the group read from Discourse no longer lists
+    him, the fan-out leaves him out (moderators are unaffected)."""
+    settings, store, app = site
+    from syncd.store import people
+    _save(_person(app, JANE), destination="pm")
+    _save(_person(app, BOB), destination="pm")
+    conn = store.db().conn
+    assert [p.username for p in people.subscribers(conn)] == ["jane", "bob"]
+    with transaction(store.db()) as tx:
+        tx.execute("INSERT INTO staff_members VALUES ('carol', 'support-team', '2026-03-02')")
+    assert [p.username for p in people.subscribers(conn)] == ["jane"]

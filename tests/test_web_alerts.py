@@ -165,7 +165,7 @@ def test_test_alert_goes_through_the_outbox_to_my_chat_space(site):
         token = csrf(client.get("/me").get_data(as_text=True))
         assert client.post("/me/test", data={"csrf_token": token}).status_code == 303
         row = store.db().conn.execute("SELECT kind, ticket_id, params FROM outbox").fetchone()
-        assert row[:2] == ("alert", 0) and chat.key not in row[2]
+        assert row[:2] == ("alert", -42) and chat.key not in row[2]
         _drain(_worker(settings, store))
         assert len(chat.messages) == 1 and chat.invalid == []
         assert "Test alert for @jane" in chat.messages[0]["text"]
@@ -303,3 +303,50 @@ def test_someone_who_left_the_staff_group_gets_no_more_alerts(site, tmp_path):
     with transaction(store.db()) as tx:
         tx.execute("INSERT INTO staff_members VALUES ('carol', 'support-team', '2026-03-02')")
     assert [p.username for p in people.subscribers(conn)] == ["jane"]
+
+
+def test_rules_accept_notify_subscribers_and_check_as(tmp_path):
+    """notify: subscribers needs no channel of that name; an unknown `as` kind is refused."""
+    from syncd.errors import RuleError
+    from syncd.rules import load_rules
+    good = tmp_path / "good.yaml"
+    good.write_text(NEW_TICKET_RULES.replace("- notify: subscribers",
+                                             "- notify: {channel: subscribers, as: escalation}"))
+    assert load_rules(str(good), ["staff"], {}).rules
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(NEW_TICKET_RULES.replace("- notify: subscribers",
+                                            "- notify: {channel: subscribers, as: gossip}"))
+    with pytest.raises(RuleError, match="bad.yaml"):
+        load_rules(str(bad), ["staff"], {})
+
+
+def test_default_rules_alert_subscribers_of_an_urgent_new_ticket(tmp_path):
+    """The shipped rules: an urgent new ticket reaches Bob, who asked for urgent ones only,
+    as an escalation (and Jane, who wants new tickets, hears of it being new)."""
+    import shutil
+    from conftest import ROOT, sample_body
+    from syncd.outbox.workers import make_workers
+    from syncd.store import deliveries
+    settings = web_settings(tmp_path, extra="channels:\n  staff: {type: log}\n"
+                            "  escalations: {type: log}\n")
+    app, store = web_app(settings)
+    shutil.copytree(ROOT / "rules", tmp_path / "no-rules")
+    with ChatStandIn() as jane_space, ChatStandIn(key="bob-key") as bob_space:
+        _save(_person(app, JANE), gchat_url=jane_space.url, events=["new_ticket"])
+        _save(_person(app, BOB), gchat_url=bob_space.url, events=["urgent_high"])
+        processor = Processor(settings, store, load_rules_holder(settings, store))
+        for name in ("topic_created", "post_created"):
+            body = sample_body(name)
+            if name == "topic_created":
+                body["topic"]["title"] = "URGENT: locked out before my exam"
+            headers, raw = signed_sample(name, body=body)
+            with transaction(store.db()) as conn:
+                deliveries.store(conn, headers, raw, 1234)
+        while processor.run_once():
+            pass
+        worker = make_workers(replace(settings, discourse=replace(settings.discourse, url="")),
+                              store)[0]
+        worker.sleep = lambda s: None
+        _drain(worker)
+        assert len(jane_space.messages) == 1 and len(bob_space.messages) == 1
+        assert "escalation" in bob_space.messages[0]["text"].lower()

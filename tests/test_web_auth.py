@@ -216,3 +216,27 @@ def test_session_secret_is_generated_once_and_kept(tmp_path):
     first = web_app(settings)[0].extensions["syncd_web"].secret
     second = web_app(settings)[0].extensions["syncd_web"].secret
     assert first == second and len(first) >= 32 and CONNECT_SECRET not in first
+
+
+def test_a_student_leaves_no_record_and_a_former_moderator_is_turned_off(env):
+    """Non-staff sign-ins store nothing; someone who lost staff rights loses their sessions."""
+    client, forum, store, _ = env
+    sign_in(client, forum, STUDENT)
+    conn = store.db().conn
+    assert conn.execute("SELECT COUNT(*) FROM web_people").fetchone()[0] == 0
+    sign_in(client, forum, JANE)
+    assert client.get("/me").status_code == 200
+    other = client.application.test_client()
+    demoted = {**JANE, "moderator": False, "groups": ["trust_level_2"]}
+    assert sign_in(other, provider(user=demoted), demoted).status_code == 403
+    assert client.get("/me").status_code == 302          # the old session no longer opens
+    assert conn.execute("SELECT active FROM web_people").fetchone()[0] == 0
+
+
+def test_too_many_sign_ins_under_way_are_refused(env, monkeypatch):
+    """A flood of /auth/login cannot grow the nonce table without bound."""
+    client, _, store, _ = env
+    from syncd.web import sessions
+    monkeypatch.setattr(sessions, "MAX_PENDING_SIGN_INS", 3)
+    assert [client.get("/auth/login").status_code for _ in range(4)] == [302, 302, 302, 503]
+    assert store.db().conn.execute("SELECT COUNT(*) FROM web_nonces").fetchone()[0] == 3

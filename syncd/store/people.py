@@ -31,6 +31,11 @@ def remember(conn: sqlite3.Connection, person: dict[str, Any], active: bool,
          json.dumps(list(person.get("groups") or [])), int(active), at, at))
 
 
+def deactivate(conn: sqlite3.Connection, person_id: int) -> None:
+    """No longer staff: their sessions stop working and no alert goes to them."""
+    conn.execute("UPDATE web_people SET active = 0 WHERE id = ?", (person_id,))
+
+
 def person(conn: sqlite3.Connection, person_id: int) -> dict[str, Any] | None:
     found = rows(conn, "SELECT * FROM web_people WHERE id = ?", (person_id,))
     if not found:

@@ -44,8 +44,12 @@ def login():
         return refused
     st = state()
     w = st.settings.web
-    nonce = sessions.new_nonce(st.store.db(), safe_next(request.args.get("next")),
-                               w.login_minutes, st.clock())
+    try:
+        nonce = sessions.new_nonce(st.store.db(), safe_next(request.args.get("next")),
+                                   w.login_minutes, st.clock())
+    except sessions.NonceError as exc:
+        log.warning("web_sign_in_refused", reason=str(exc))
+        return error_page(503, "Sign-in is busy", f"{exc}.")
     url = discourse_connect.login_url(st.settings.discourse.url, nonce,
                                       f"{st.base_url}/auth/callback", w.discourse_connect_secret)
     response = redirect(url, 302)
@@ -75,7 +79,10 @@ def callback():
         return error_page(400, "Sign-in did not work", f"{exc}.", retry=True)
     staff = who.is_staff(st.settings.discourse.staff_groups)
     with transaction(st.store.db()) as conn:
-        people.remember(conn, who.as_person(), active=staff)
+        if staff:
+            people.remember(conn, who.as_person(), active=True)
+        else:   # keep nothing about a non-staff user; someone who left staff is turned off
+            people.deactivate(conn, who.id)
     if not staff:
         log.info("web_sign_in_not_staff", username=who.username)
         response = make_response(render_template(

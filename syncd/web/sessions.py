@@ -25,6 +25,7 @@ from syncd.store.db import get_setting, put_setting, rows, transaction
 SECRET_SETTING = "web_session_secret"
 SESSION_COOKIE = "syncd_session"
 LOGIN_COOKIE = "syncd_login"
+MAX_PENDING_SIGN_INS = 10_000
 
 
 class NonceError(Exception):
@@ -68,6 +69,9 @@ def new_nonce(db: sqlite_utils.Database, next_path: str, minutes: float, now: da
     nonce = secrets.token_hex(16)
     with transaction(db) as conn:
         conn.execute("DELETE FROM web_nonces WHERE expires_at <= ?", (iso(now),))
+        pending = conn.execute("SELECT COUNT(*) FROM web_nonces").fetchone()[0]
+        if pending >= MAX_PENDING_SIGN_INS:   # someone is hammering /auth/login
+            raise NonceError("too many sign-ins are under way: try again in a few minutes")
         conn.execute("INSERT INTO web_nonces (nonce, next_path, created_at, expires_at) "
                      "VALUES (?, ?, ?, ?)",
                      (nonce, next_path, iso(now), iso(now + timedelta(minutes=minutes))))

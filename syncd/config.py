@@ -202,8 +202,8 @@ SCHEMA: dict[str, Any] = {
                   "page_size": (_pos_int, 30)},
     "web": {
         "base_url": (_url, "", "the address staff open syncd's web page at (https: cookies are Secure)"),
-        "discourse_connect_secret": (_connect_secret, "",
-                                     "one of Discourse's discourse_connect_provider_secrets; empty: no sign-in"),
+        "discourse_connect_secret": (
+            _connect_secret, "", "one of Discourse's discourse_connect_provider_secrets; empty: no sign-in"),
         "session_hours": (_pos_num, 12.0, "how long a sign-in lasts"),
         "login_minutes": (_pos_num, 10.0, "how long a sign-in may take at Discourse (the nonce's life)"),
         "chat_webhook_hosts": (_list_of(_str), ["chat.googleapis.com"],
@@ -216,7 +216,8 @@ SCHEMA: dict[str, Any] = {
         "email_from": (_str, "", "the From: of alert emails"),
     },
 }
-SECRET_KEYS = {"webhook_secret", "api_key", "url", "discourse_connect_secret", "smtp_password"}  # never echoed: chat URLs carry a token
+SECRET_KEYS = {"webhook_secret", "api_key", "url",   # never echoed: chat URLs carry a token
+               "discourse_connect_secret", "smtp_password"}
 CHANNEL_SCHEMA = {"type": (_str, "gchat"), "url": (_url, ""), "messages_per_minute": (_pos_int, 60)}
 
 

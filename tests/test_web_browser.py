@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -165,3 +166,11 @@ def test_staff_member_signs_in_sets_alerts_and_gets_the_test_alert(tmp_path):
     if keep:
         for png in (me_png, tickets_png):
             shutil.copy(png, Path(keep) / f"web-{png.name}")
+
+
+def test_without_a_browser_the_test_says_how_to_install_it(tmp_path, monkeypatch):
+    """No Chromium: a skip whose reason (and a warning) tells how to install it, not silence."""
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", str(tmp_path / "no-chromium"))
+    with pytest.warns(UserWarning, match="apt-get install -y chromium chromium-driver"):
+        with pytest.raises(pytest.skip.Exception, match="apt-get install"):
+            _browser_or_skip(tmp_path / "profile")

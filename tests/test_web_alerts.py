@@ -20,6 +20,7 @@ from standins.discourse import DiscourseStandIn
 from standins.gchat import ChatStandIn
 from webkit import BOB, JANE, STUDENT, csrf, provider, sign_in, web_app, web_settings
 
+CHANNEL = "json_extract(params, '$.channel')"
 NEW_TICKET_RULES = """rules:
   - name: new-ticket-tells-subscribers
     on: topic_created
@@ -165,7 +166,8 @@ def test_test_alert_goes_through_the_outbox_to_my_chat_space(site):
         token = csrf(client.get("/me").get_data(as_text=True))
         assert client.post("/me/test", data={"csrf_token": token}).status_code == 303
         row = store.db().conn.execute("SELECT kind, ticket_id, params FROM outbox").fetchone()
-        assert row[:2] == ("alert", -42) and chat.key not in row[2]
+        assert row[:2] == ("notify", -42) and chat.key not in row[2]
+        assert json.loads(row[2])["channel"] == "person:42"
         _drain(_worker(settings, store))
         assert len(chat.messages) == 1 and chat.invalid == []
         assert "Test alert for @jane" in chat.messages[0]["text"]
@@ -230,14 +232,15 @@ def test_notify_subscribers_sends_one_alert_to_each_matching_person_once(site, t
         card = jane_space.messages[0]
         assert jane_space.invalid == [] and card["thread"]["threadKey"] == "syncd-ticket-1234"
         conn = store.db().conn
-        fan = conn.execute("SELECT id FROM outbox WHERE kind = 'notify'").fetchone()[0]
+        fan = conn.execute(f"SELECT id FROM outbox WHERE {CHANNEL} = 'subscribers'").fetchone()[0]
         with transaction(store.db()) as tx:   # as if the worker died before marking it sent
             tx.execute("UPDATE outbox SET status = 'pending' WHERE id = ?", (fan,))
             tx.execute("UPDATE outbox SET status = 'pending', attempts = 1, "
-                       "last_error = 'crashed' WHERE kind = 'alert'")
+                       f"last_error = 'crashed' WHERE {CHANNEL} = 'person:42'")
         _drain(worker)
         assert len(jane_space.messages) == 1 and jane_space.requests == 2   # Chat dedupes by requestId
-        assert conn.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'").fetchone()[0] == 1
+        assert conn.execute(f"SELECT COUNT(*) FROM outbox WHERE {CHANNEL} LIKE 'person:%'"
+                            ).fetchone()[0] == 1
 
 
 def test_a_personal_message_alert_is_sent_once_through_discourse(tmp_path):

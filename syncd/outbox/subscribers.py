@@ -4,10 +4,10 @@ Two steps, both outbox rows, so both are retried, paced and leased like every ac
 
 1. The rule's row (``notify`` to channel ``subscribers``) is *fanned out*: in one
    transaction the worker reads everyone's preferences (``store.people``), picks the people
-   ``core.alerts.wants`` says yes to, and writes one ``alert`` row each. The ``alerts``
+   ``core.alerts.wants`` says yes to, and writes one alert row each. The ``alerts``
    table holds one row per (action, person), so a fan-out taken again after a crash adds
    nobody twice.
-2. Each ``alert`` row is sent to the person's destination as it is *now* (a changed
+2. Each alert (a ``notify`` row to channel ``person:<id>``: one queue a person) is sent to the person's destination as it is *now* (a changed
    webhook or a turned-off alert is honoured): their own Google Chat space (a card, with
    ``requestId`` from the action: Chat returns the first message on a resend), a Discourse
    private message (``external_id`` from the action: a resend finds the first one), or an
@@ -40,21 +40,27 @@ from syncd.store.db import transaction
 
 log = logs.get("syncd.alerts")
 SUBSCRIBERS = "subscribers"
-ALERT = "alert"
+PERSON = "person:"            # an alert's channel: person:<id>, one queue a person
 EMAILS_PER_MINUTE = 60
 
 
+def person_channel(person_id: int) -> str:
+    return f"{PERSON}{int(person_id)}"
+
+
 def handles(action: Any) -> bool:
-    """A fan-out (``notify: subscribers``) or one person's alert."""
-    return action.kind == ALERT or (action.kind == "notify"
-                                    and action.params.get("channel") == SUBSCRIBERS)
+    """A fan-out (``notify: subscribers``) or one person's alert (``notify`` to ``person:<id>``)."""
+    channel = str(action.params.get("channel") or "") if action.kind == "notify" else ""
+    return channel == SUBSCRIBERS or channel.startswith(PERSON)
+
+
+def is_alert(action: Any) -> bool:
+    return str(action.params.get("channel") or "").startswith(PERSON)
 
 
 def destination(action: Any) -> str:
-    """Where an alert goes, for ordering and health: ``person:<id>``; a fan-out: ``subscribers``."""
-    if action.kind == ALERT:
-        return f"person:{action.params.get('person_id')}"
-    return SUBSCRIBERS
+    """Where it goes, for ordering and health: ``person:<id>``, or ``subscribers`` (a fan-out)."""
+    return str(action.params.get("channel"))
 
 
 class SubscriberAlerts:
@@ -67,7 +73,7 @@ class SubscriberAlerts:
         self.mail_bucket = TokenBucket(EMAILS_PER_MINUTE, capacity=1)
 
     def deliver(self, db, action: Any, retrying: bool) -> tuple[str, Any]:
-        if action.kind == ALERT:
+        if is_alert(action):
             return self.send(db, action, retrying)
         return "sent", self.fan_out(db, action)
 
@@ -89,11 +95,12 @@ class SubscriberAlerts:
             for prefs in chosen:
                 if prefs.person_id in done:
                     continue
-                alert = {"person_id": prefs.person_id, "username": prefs.username,
+                alert = {"channel": person_channel(prefs.person_id),
+                         "person_id": prefs.person_id, "username": prefs.username,
                          "kinds": kinds, "text": params.get("text") or _headline(kinds, params),
                          "ticket": params.get("ticket"), "event": event,
                          "private": bool(params.get("private")), "source_action": action.id}
-                oid = ticketstore.enqueue(conn, action.ticket_id, ALERT, alert, action.rule,
+                oid = ticketstore.enqueue(conn, action.ticket_id, "notify", alert, action.rule,
                                           action.delivery_id, at)
                 people.record_alert(conn, action.id, prefs.person_id, oid, at)
                 made.append(prefs.username)

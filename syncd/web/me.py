@@ -96,7 +96,7 @@ def parse_form(form: Any, saved: Preferences, hosts: tuple[str, ...]) -> tuple[P
 
 def _last_test(conn, person_id: int) -> dict[str, Any] | None:
     found = rows(conn, "SELECT id, status, attempts, last_error, created_at, sent_at FROM outbox "
-                 "WHERE kind = 'alert' AND ticket_id = ? ORDER BY id DESC LIMIT 1",
+                 "WHERE kind = 'notify' AND ticket_id = ? ORDER BY id DESC LIMIT 1",
                  (test_queue(person_id),))
     return found[0] if found else None
 
@@ -170,7 +170,7 @@ def test_alert():
     now = iso(st.clock())
     params = test_params(person, st.base_url, now)
     with transaction(st.store.db()) as conn:   # on the person's own queue: see test_queue
-        action_id = ticketstore.enqueue(conn, test_queue(prefs.person_id), "alert", params,
+        action_id = ticketstore.enqueue(conn, test_queue(prefs.person_id), "notify", params,
                                         None, None, now)
     log.info("web_test_alert_queued", username=prefs.username, action_id=action_id)
     return redirect("/me?done=test", 303)
@@ -186,7 +186,8 @@ def test_queue(person_id: int) -> int:
 def test_params(person: dict[str, Any], base_url: str, now: str) -> dict[str, Any]:
     """The params of a "send me a test alert" row, as ``outbox.subscribers`` reads them."""
     where = f"{base_url.rstrip('/')}/me" if base_url else None
-    return {"person_id": person["id"], "username": person["username"], "test": True,
+    return {"channel": f"person:{person['id']}",   # outbox.subscribers: this person's queue
+            "person_id": person["id"], "username": person["username"], "test": True,
             "kinds": [], "private": False,
             "text": f"Test alert for @{person['username']}: this is how syncd will reach you.",
             "ticket": {"id": 0, "title": "syncd test alert", "url": where, "priority": "normal",

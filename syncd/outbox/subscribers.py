@@ -7,8 +7,9 @@ Two steps, both outbox rows, so both are retried, paced and leased like every ac
    ``core.alerts.wants`` says yes to, and writes one alert row each. The ``alerts``
    table holds one row per (action, person), so a fan-out taken again after a crash adds
    nobody twice.
-2. Each alert (a ``notify`` row to channel ``person:<id>``: one queue a person) is sent to the person's destination as it is *now* (a changed
-   webhook or a turned-off alert is honoured): their own Google Chat space (a card, with
+2. Each alert (a ``notify`` row to channel ``person:<id>``: one queue a person) is sent
+   to the person's destination as it is *now* (a changed webhook or a turned-off alert is
+   honoured): their own Google Chat space (a card, with
    ``requestId`` from the action: Chat returns the first message on a resend), a Discourse
    private message (``external_id`` from the action: a resend finds the first one), or an
    email (``Message-ID`` from the action; SMTP itself cannot refuse a second copy, so an

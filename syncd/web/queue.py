@@ -32,7 +32,8 @@ def _filters() -> dict[str, str]:
 
 
 def find(conn, f: dict[str, str], by_slug: dict[str, int]) -> list[dict[str, Any]]:
-    sql, params = "SELECT * FROM tickets WHERE deleted = 0", []
+    sql, params = ("SELECT id, title, url, category_id, tags, status, priority, author, "
+                   "created_at, first_seen_at FROM tickets WHERE deleted = 0"), []
     wanted = STATUSES[f["status"]]
     if wanted:
         sql += f" AND status IN ({','.join('?' * len(wanted))})"

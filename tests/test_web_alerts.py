@@ -3,6 +3,7 @@ outbox to each person's own Chat space, a Discourse PM or email, exactly once.""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -162,7 +163,7 @@ def test_test_alert_goes_through_the_outbox_to_my_chat_space(site):
     settings, store, app = site
     with ChatStandIn() as chat:
         client = _person(app, JANE)
-        assert _save(client, gchat_url=chat.url).status_code == 303
+        assert _save(client, gchat_url=chat.url, timezone="America/New_York").status_code == 303
         token = csrf(client.get("/me").get_data(as_text=True))
         assert client.post("/me/test", data={"csrf_token": token}).status_code == 303
         row = store.db().conn.execute("SELECT kind, ticket_id, params FROM outbox").fetchone()
@@ -171,6 +172,7 @@ def test_test_alert_goes_through_the_outbox_to_my_chat_space(site):
         _drain(_worker(settings, store))
         assert len(chat.messages) == 1 and chat.invalid == []
         assert "Test alert for @jane" in chat.messages[0]["text"]
+        assert re.search(r"\d\d:\d\d E[SD]T", json.dumps(chat.messages[0]["cardsV2"]))  # her zone
         assert "Last test alert: <strong>sent</strong>" in client.get("/me").get_data(as_text=True)
 
 

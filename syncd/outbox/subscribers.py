@@ -25,7 +25,9 @@ import smtplib
 import ssl
 import threading
 from email.message import EmailMessage
+from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syncd import logs
 from syncd.channels import gchat
@@ -126,13 +128,13 @@ class SubscriberAlerts:
     def _chat(self, prefs, action) -> tuple[str, Any]:
         if not prefs.gchat_url:
             return "sent", {"skipped": f"@{prefs.username} has no Google Chat webhook set"}
-        fingerprint = hashlib.sha256(prefs.gchat_url.encode()).hexdigest()[:16]
+        fingerprint = hashlib.sha256(f"{prefs.gchat_url}|{prefs.timezone}".encode()).hexdigest()[:16]
         with self._lock:
             notifier = self._chats.get((prefs.person_id, fingerprint))
-            if notifier is None:
+            if notifier is None:   # times on the card in the person's own zone
                 channel = ChannelSettings(name=f"@{prefs.username}", type="gchat",
                                           url=prefs.gchat_url)
-                notifier = gchat.GoogleChatNotifier(channel, self.settings)
+                notifier = gchat.GoogleChatNotifier(channel, SimpleNamespace(tz=_zone(prefs)))
                 self._chats[(prefs.person_id, fingerprint)] = notifier
         return "sent", {"via": "gchat", **notifier.send(action)}
 
@@ -163,6 +165,13 @@ class SubscriberAlerts:
         msg.set_content(_text(action.params))
         _smtp_send(w, msg)
         return "sent", {"via": "email", "message_id": msg["Message-ID"]}
+
+
+def _zone(prefs: Any) -> ZoneInfo:
+    try:
+        return ZoneInfo(prefs.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 def _smtp_send(w: Any, msg: EmailMessage) -> None:

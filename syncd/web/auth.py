@@ -18,8 +18,10 @@ log = logs.get("syncd.web")
 
 def _set_cookie(response, name: str, value: str, max_age: float) -> None:
     st = state()
+    w = st.settings.web   # Secure on https (base_url, or this request when base_url is unset)
+    secure = w.secure_cookies or (not w.base_url and request.scheme == "https")
     response.set_cookie(name, value, max_age=int(max_age), path="/", httponly=True,
-                        samesite="Lax", secure=st.settings.web.secure_cookies)
+                        samesite="Lax", secure=secure)
 
 
 def _not_set_up():

@@ -78,7 +78,7 @@ def test_ticket_page_shows_history_rules_and_actions(queue):
     r = queue.get("/tickets/1")
     html = r.get_data(as_text=True)
     assert r.status_code == 200 and "escalate-urgent" in html and "topic_created" in html
-    assert "pending" in html and "Open in Discourse" in html
+    assert "pending" in html and "Open in Discourse" in html and "notify → escalations" in html
     assert queue.get("/tickets/999").status_code == 404
 
 

@@ -89,8 +89,13 @@ def ticket(ticket_id: int):
     history = ticketstore.history(conn, ticket_id)
     for h in history:
         h["when"], h["summary"] = local_time(h["at"], tz), _detail(h)
-    actions = ticketstore.actions(conn, ticket_id)
+    actions = rows(conn, "SELECT id, kind, rule, status, attempts, last_error, created_at, "
+                   "sent_at, json_extract(params, '$.channel') AS channel, "
+                   "json_extract(params, '$.username') AS username FROM outbox "
+                   "WHERE ticket_id = ? ORDER BY id", (ticket_id,))
     for a in actions:
+        a["to"] = (f"@{a['username']}" if str(a["channel"] or "").startswith("person:")
+                   else a["channel"] or ("Discourse" if a["kind"] != "notify" else ""))
         a["when"] = local_time(a["created_at"], tz)
         a["sent"] = local_time(a["sent_at"], tz)
     fired = [h for h in history if h["kind"] == "rule"]

@@ -14,7 +14,7 @@ import pytest
 
 from syncd.web import discourse_connect as dc
 
-from standins.discourse_connect import signed_answer
+from standins.discourse_connect import DiscourseConnectStandIn, signed_answer
 
 from webkit import (BOB, CONNECT_SECRET, JANE, STUDENT, Clock, at_forum, back_at_syncd, csrf,
                     provider, sign_in, start_login, web_app, web_settings)
@@ -240,3 +240,31 @@ def test_too_many_sign_ins_under_way_are_refused(env, monkeypatch):
     monkeypatch.setattr(sessions, "MAX_PENDING_SIGN_INS", 3)
     assert [client.get("/auth/login").status_code for _ in range(4)] == [302, 302, 302, 503]
     assert store.db().conn.execute("SELECT COUNT(*) FROM web_nonces").fetchone()[0] == 3
+
+
+def test_the_forum_stand_in_is_as_strict_as_discourse(env):
+    """The stand-in refuses what Discourse refuses: a bad request signature (422), a host
+    with no provider secret (400), the provider turned off (404)."""
+    client, forum, _, _ = env
+    path, query = _path_query(start_login(client))
+    tampered = query.replace("sig=", "sig=0")
+    assert forum.handle("GET", path, tampered, {}, b"")[0] == 422
+    stranger = DiscourseConnectStandIn(f"other.example.edu|{CONNECT_SECRET}", JANE)
+    assert stranger.handle("GET", path, query, {}, b"")[0] == 400
+    forum.enabled = False
+    assert forum.handle("GET", path, query, {}, b"")[0] == 404
+
+
+def test_names_with_spaces_and_tildes_come_through(env):
+    """Discourse form-encodes the payload as Rack does (space as +, ~ as %7E): decoded right."""
+    client, forum, store, _ = env
+    odd = {**JANE, "name": "Jane ~ O'Brien-Doe & co", "username": "jane.o_b"}
+    assert sign_in(client, forum, odd).status_code == 302
+    row = store.db().conn.execute("SELECT name, username FROM web_people").fetchone()
+    assert row == ("Jane ~ O'Brien-Doe & co", "jane.o_b")
+    assert "%7E" in base64.b64decode(parse_qs(forum.answers[-1])["sso"][0]).decode()
+
+
+def _path_query(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.path, parts.query

@@ -357,3 +357,23 @@ def test_default_rules_alert_subscribers_of_an_urgent_new_ticket(tmp_path):
         _drain(worker)
         assert len(jane_space.messages) == 1 and len(bob_space.messages) == 1
         assert "escalation" in bob_space.messages[0]["text"].lower()
+
+
+def test_an_alert_to_a_space_that_is_down_is_retried_until_delivered(site):
+    """503 from my space: the alert waits with the reason, then goes once the space is back."""
+    from datetime import timedelta
+    from syncd.clock import utcnow
+    settings, store, app = site
+    with ChatStandIn() as chat:
+        client = _person(app, JANE)
+        _save(client, gchat_url=chat.url)
+        chat.down = True
+        client.post("/me/test", data={"csrf_token": csrf(client.get("/me").get_data(as_text=True))})
+        worker = _worker(settings, store)
+        assert worker.run_once()
+        row = store.db().conn.execute("SELECT status, last_error FROM outbox").fetchone()
+        assert row[0] == "pending" and "503" in row[1] and chat.key not in row[1]
+        chat.down = False
+        assert worker.run_once(now=utcnow() + timedelta(minutes=5))
+        assert len(chat.messages) == 1
+        assert store.db().conn.execute("SELECT status FROM outbox").fetchone()[0] == "sent"

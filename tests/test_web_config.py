@@ -55,3 +55,17 @@ def test_describe_mentions_the_web_without_secrets():
                            "smtp_password: made-up-smtp-pw}\n", env={})
     text = "\n".join(describe(s))
     assert "sign-in set" in text and "made-up" not in text
+
+
+def test_templates_and_stylesheet_ship_as_package_data():
+    """Every template and static file of the web pages matches setup.cfg's package_data."""
+    import configparser
+    from fnmatch import fnmatch
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    patterns = [p.strip() for p in cfg["options.package_data"]["syncd"].replace("\n", ",").split(",")
+                if p.strip()]
+    files = [p.relative_to(ROOT / "syncd").as_posix()
+             for p in (ROOT / "syncd" / "web").rglob("*") if p.is_file() and p.suffix != ".py"
+             and "__pycache__" not in p.parts]
+    assert files and all(any(fnmatch(f, pat) for pat in patterns) for f in files), files

@@ -262,6 +262,9 @@ def _channels(data: Any, src: yamlsrc.Source, problems: list[str]) -> dict[str, 
     out = {}
     for name, spec in data.items():
         path = ("channels", name)
+        if str(name) == "subscribers" or str(name).startswith("person:"):
+            problems.append(f"{src.where(path)}: the channel name '{name}' is reserved "
+                            "(notify: subscribers alerts each staff member): pick another name")
         values = _check_section(CHANNEL_SCHEMA, spec, path, src, problems)
         known = channel_types()
         if values["type"] not in known:

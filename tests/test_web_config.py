@@ -69,3 +69,10 @@ def test_templates_and_stylesheet_ship_as_package_data():
              for p in (ROOT / "syncd" / "web").rglob("*") if p.is_file() and p.suffix != ".py"
              and "__pycache__" not in p.parts]
     assert files and all(any(fnmatch(f, pat) for pat in patterns) for f in files), files
+
+
+def test_subscribers_is_not_a_channel_name():
+    """A channel named `subscribers` could never be reached (notify: subscribers alerts
+    people): the config says so."""
+    with pytest.raises(ConfigError, match="'subscribers' is reserved"):
+        settings_from_text("channels:\n  subscribers: {type: log}\n", env={})

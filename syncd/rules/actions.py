@@ -113,7 +113,7 @@ SUBSCRIBERS = "subscribers"   # notify: subscribers -> each staff member whose /
 
 def _c_notify(value: Any, ctx: LoadContext) -> dict:
     v = _mapping(value, "channel")
-    if v["channel"] == SUBSCRIBERS and (ctx.channels is None or SUBSCRIBERS not in ctx.channels):
+    if v["channel"] == SUBSCRIBERS:
         return {"channel": SUBSCRIBERS, "text": _template(v.get("text")),
                 "as": tuple(as_list(v.get("as") or ()))}
     return {"channel": _channel(v["channel"], ctx), "text": _template(v.get("text"))}

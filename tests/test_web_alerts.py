@@ -377,3 +377,45 @@ def test_an_alert_to_a_space_that_is_down_is_retried_until_delivered(site):
         assert worker.run_once(now=utcnow() + timedelta(minutes=5))
         assert len(chat.messages) == 1
         assert store.db().conn.execute("SELECT status FROM outbox").fetchone()[0] == "sent"
+
+
+def test_the_authors_reply_reaches_the_staff_member_who_answered(tmp_path):
+    """Shipped rules: Jane answered ticket 1234; the author's next post alerts Jane (who
+    asked for replies), not Bob (who did not post in it)."""
+    import shutil
+    from conftest import ROOT
+    from syncd.store import deliveries
+    settings = web_settings(tmp_path)
+    app, store = web_app(settings)
+    (tmp_path / "no-rules").mkdir()
+    shutil.copy(ROOT / "rules" / "25-replies.yaml", tmp_path / "no-rules")
+    with ChatStandIn() as jane_space, ChatStandIn(key="bob-key") as bob_space:
+        _save(_person(app, JANE), gchat_url=jane_space.url, events=["reply_mine"])
+        _save(_person(app, BOB), gchat_url=bob_space.url, events=["reply_mine"])
+        processor = Processor(settings, store, load_rules_holder(settings, store))
+        for name, user in (("topic_created", None), ("post_created", None),
+                           ("post_created_reply", "jane"), ("post_created_reply", "alice")):
+            body = _as_reply(name, user)
+            headers, raw = signed_sample(name, body=body,
+                                         event_id=f"{name}-{user}" if user else None)
+            with transaction(store.db()) as conn:
+                deliveries.store(conn, headers, raw, 1234)
+        while processor.run_once():
+            pass
+        _drain(_worker(settings, store))
+        assert len(jane_space.messages) == 1 and bob_space.messages == []
+
+
+def _as_reply(name, user):
+    """A recorded delivery; for a reply, posted by ``user`` (jane: staff; alice: the author)."""
+    from conftest import sample_body
+    body = sample_body(name)
+    if user is None:
+        return body
+    post = body["post"]
+    post.update(username=user, user_id=42 if user == "alice" else 7,   # alice: the author (42)
+                id=post["id"] + (1 if user == "jane" else 2),
+                post_number=post["post_number"] + (0 if user == "jane" else 1))
+    post["staff"] = post["moderator"] = post["admin"] = user == "jane"
+    post["primary_group_name"] = None
+    return body

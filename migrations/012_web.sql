@@ -54,9 +54,10 @@ CREATE TABLE web_nonces (
 -- One personal alert per (action, person): a retried fan-out never sends twice.
 CREATE TABLE alerts (
     id              INTEGER PRIMARY KEY,
-    source_action   INTEGER NOT NULL,       -- the outbox row of `notify: subscribers` (0: a test)
+    source_action   INTEGER NOT NULL,       -- the outbox row of `notify: subscribers`
     person_id       INTEGER NOT NULL,
     outbox_id       INTEGER NOT NULL,       -- the outbox row that carries this alert
     created_at      TEXT NOT NULL,
     UNIQUE (source_action, person_id)
 );
+CREATE INDEX alerts_by_person ON alerts (person_id, id);

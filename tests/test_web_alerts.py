@@ -243,6 +243,8 @@ def test_notify_subscribers_sends_one_alert_to_each_matching_person_once(site, t
         assert len(jane_space.messages) == 1 and jane_space.requests == 2   # Chat dedupes by requestId
         assert conn.execute(f"SELECT COUNT(*) FROM outbox WHERE {CHANNEL} LIKE 'person:%'"
                             ).fetchone()[0] == 1
+        page = _person(app, JANE).get("/me").get_data(as_text=True)   # listed on her /me
+        assert "My recent alerts" in page and 'href="/tickets/1234"' in page
 
 
 def test_a_personal_message_alert_is_sent_once_through_discourse(tmp_path):

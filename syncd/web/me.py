@@ -101,6 +101,18 @@ def _last_test(conn, person_id: int) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
+def _recent(conn, person_id: int, tz) -> list[dict[str, Any]]:
+    """My last alerts about tickets, with their delivery state."""
+    found = rows(conn, "SELECT o.id, o.ticket_id, o.status, o.last_error, o.created_at, o.sent_at, "
+                 "json_extract(o.params, '$.ticket.title') AS title, "
+                 "json_extract(o.params, '$.ticket.url') AS url FROM alerts a "
+                 "JOIN outbox o ON o.id = a.outbox_id WHERE a.person_id = ? "
+                 "ORDER BY a.id DESC LIMIT 10", (person_id,))
+    for r in found:
+        r["when"] = local_time(r["sent_at"] or r["created_at"], tz)
+    return found
+
+
 def _page(prefs: Preferences, errors: list[str], status: int = 200, notice: str = ""):
     st = state()
     conn = st.store.db().conn
@@ -115,6 +127,7 @@ def _page(prefs: Preferences, errors: list[str], status: int = 200, notice: str 
         destinations=DESTINATIONS, priorities=PRIORITIES, categories=known, zones=ZONES,
         gchat_saved=masked(prefs.gchat_url), email_ready=bool(st.settings.web.smtp_host),
         pm_ready=not st.settings.discourse.dry_run, test=test,
+        recent=_recent(conn, prefs.person_id, st.settings.tz),
         chat_hosts=_hosts()), status
 
 

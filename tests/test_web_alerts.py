@@ -110,6 +110,10 @@ def test_replies_only_on_tickets_i_answered_or_am_assigned_and_never_my_own():
     assert not wants(mine, replace(post, participants=frozenset()))
     assert wants(mine, replace(post, participants=frozenset(), ticket={"assignee": "jane"}))
     assert not wants(mine, replace(post, actor="jane"))
+    group = replace(post, participants=frozenset(),
+                    ticket={"assignee": "Support-Team", "assignee_type": "group"})
+    assert not wants(mine, group)
+    assert wants(replace(mine, groups=("support-team",)), group)
 
 
 def test_quiet_hours_span_midnight_in_the_persons_zone():

@@ -51,6 +51,7 @@ class Preferences:
     digest_below: str = ""         # a priority: what is below it waits for the digest
     digest_at: str = "09:00"
     active: bool = True            # staff when they last signed in
+    groups: tuple[str, ...] = ()   # their Discourse groups at that sign-in
 
     @property
     def enabled(self) -> bool:
@@ -101,10 +102,13 @@ def _tags(ticket: Mapping[str, Any]) -> set[str]:
 
 
 def _mine(prefs: Preferences, occasion: Occasion) -> bool:
-    """A ticket I posted in, or am assigned to."""
+    """A ticket I posted in, or am assigned to (myself, or a group I am in)."""
     me = prefs.username.lower()
-    return me in {p.lower() for p in occasion.participants} or \
-        str(occasion.ticket.get("assignee") or "").lower() == me
+    assignee = str(occasion.ticket.get("assignee") or "").lower()
+    if occasion.ticket.get("assignee_type") == "group":
+        return assignee in {g.lower() for g in prefs.groups} or \
+            me in {p.lower() for p in occasion.participants}
+    return me in {p.lower() for p in occasion.participants} or assignee == me
 
 
 def wants(prefs: Preferences, occasion: Occasion) -> bool:

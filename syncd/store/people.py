@@ -54,10 +54,11 @@ def _to_prefs(row: dict[str, Any]) -> Preferences:
         destination=row["destination"], gchat_url=row["gchat_url"] or "",
         email=row["email"] or "", timezone=row["timezone"], quiet_start=row["quiet_start"],
         quiet_end=row["quiet_end"], digest_below=row["digest_below"],
-        digest_at=row["digest_at"], active=bool(row["active"]))
+        digest_at=row["digest_at"], active=bool(row["active"]),
+        groups=tuple(json.loads(row.get("groups") or "[]")))
 
 
-_SELECT = ("SELECT p.*, w.username, w.active FROM alert_preferences p "
+_SELECT = ("SELECT p.*, w.username, w.active, w.groups FROM alert_preferences p "
            "JOIN web_people w ON w.id = p.person_id")
 
 

@@ -87,3 +87,20 @@ def test_pages_have_no_forms_that_change_tickets(queue):
     for path in ("/tickets", "/tickets/1"):
         html = queue.get(path).get_data(as_text=True)
         assert re.findall(r'<form method="post" action="([^"]+)"', html) == ["/auth/logout"]
+
+
+def test_a_long_queue_comes_in_pages(tmp_path):
+    """More than 200 tickets: the first page, and a link to the next that keeps the filters."""
+    app, store = web_app(web_settings(tmp_path))
+    with transaction(store.db()) as conn:
+        for i in range(1, 251):
+            ticketstore.save(conn, replace(_ticket(1), id=i, priority="high",
+                                           created_at=f"2026-03-01T09:{i // 60:02d}:{i % 60:02d}.000000Z"))
+    client = app.test_client()
+    sign_in(client, provider(), JANE)
+    first = client.get("/tickets?priority=high").get_data(as_text=True)
+    assert len(_ids(first)) == 200 and _ids(first)[0] == 250
+    link = re.search(r'href="/tickets\?([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
+    assert "priority=high" in link and "page=2" in link
+    second = client.get(f"/tickets?{link}").get_data(as_text=True)
+    assert _ids(second) == list(range(50, 0, -1)) and 'rel="prev"' in second

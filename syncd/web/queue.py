@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import render_template, request
 
@@ -27,8 +28,10 @@ def _filters() -> dict[str, str]:
     status = args.get("status") if args.get("status") in STATUSES else "unresolved"
     priority = args.get("priority") if args.get("priority") in PRIORITIES else ""
     sort = args.get("sort") if args.get("sort") in SORTS else "newest"
+    page = args.get("page", "1")
     return {"status": status, "priority": priority, "sort": sort,
-            "category": (args.get("category") or "").strip()}
+            "category": (args.get("category") or "").strip(),
+            "page": int(page) if page.isdigit() and 0 < int(page) < 10_000 else 1}
 
 
 def find(conn, f: dict[str, str], by_slug: dict[str, int]) -> list[dict[str, Any]]:
@@ -47,7 +50,7 @@ def find(conn, f: dict[str, str], by_slug: dict[str, int]) -> list[dict[str, Any
             cid = int(f["category"])
         sql += " AND category_id = ?"
         params.append(cid if cid is not None else -1)
-    sql += f" ORDER BY {SORTS[f['sort']]} LIMIT {LIMIT + 1}"
+    sql += f" ORDER BY {SORTS[f['sort']]} LIMIT {LIMIT + 1} OFFSET {(f['page'] - 1) * LIMIT}"
     return rows(conn, sql, params)
 
 
@@ -66,9 +69,13 @@ def queue():
         t["opened"] = local_time(t["created_at"] or t["first_seen_at"], st.settings.tz)
     shown_categories = sorted(set(cmap.by_slug) | {str(c) for c in st.settings.discourse.categories
                                                    if isinstance(c, str)})
+    keep = {k: v for k, v in f.items() if k != "page" and v}
+    pages = {"next": urlencode({**keep, "page": f["page"] + 1}) if len(found) > LIMIT else None,
+             "prev": urlencode({**keep, "page": f["page"] - 1}) if f["page"] > 1 else None}
     return render_template("tickets.html", tickets=found[:LIMIT], more=len(found) > LIMIT,
                            f=f, statuses=list(STATUSES), priorities=PRIORITIES,
-                           categories=shown_categories, sorts=list(SORTS), limit=LIMIT)
+                           categories=shown_categories, sorts=list(SORTS), limit=LIMIT,
+                           pages=pages, first=(f["page"] - 1) * LIMIT + 1)
 
 
 def _detail(entry: dict[str, Any]) -> str:

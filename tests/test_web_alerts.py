@@ -170,6 +170,8 @@ def test_test_alert_goes_through_the_outbox_to_my_chat_space(site):
         assert _save(client, gchat_url=chat.url, timezone="America/New_York").status_code == 303
         token = csrf(client.get("/me").get_data(as_text=True))
         assert client.post("/me/test", data={"csrf_token": token}).status_code == 303
+        assert client.post("/me/test", data={"csrf_token": token}).status_code == 303  # twice
+        assert store.db().conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 1
         row = store.db().conn.execute("SELECT kind, ticket_id, params FROM outbox").fetchone()
         assert row[:2] == ("notify", -42) and chat.key not in row[2]
         assert json.loads(row[2])["channel"] == "person:42"

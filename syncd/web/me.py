@@ -2,7 +2,7 @@
 
 The webhook URL a person enters is a secret: the page shows it back masked, never logs
 it, and an empty field keeps the saved one. A test alert is an outbox row (on the person's
-own queue, ``test_queue``) that the delivery workers send like any other alert.
+own queue, ``trial_ticket_id``) that the delivery workers send like any other alert.
 """
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def parse_form(form: Any, saved: Preferences, hosts: tuple[str, ...]) -> tuple[P
 def _last_test(conn, person_id: int) -> dict[str, Any] | None:
     found = rows(conn, "SELECT id, status, attempts, last_error, created_at, sent_at FROM outbox "
                  "WHERE kind = 'notify' AND ticket_id = ? ORDER BY id DESC LIMIT 1",
-                 (test_queue(person_id),))
+                 (trial_ticket_id(person_id),))
     return found[0] if found else None
 
 
@@ -173,30 +173,33 @@ def save():
 
 @blueprint.post("/me/test")
 @signed_in
-def test_alert():
+def send_test_alert():
     st = state()
     prefs = _mine()
     if not _saved(st.store.db().conn, prefs.person_id) or prefs.destination == "none":
         return _page(prefs, ["Choose where alerts go and save first: then the test alert has "
                              "somewhere to go"], 400)
+    last = _last_test(st.store.db().conn, prefs.person_id)
+    if last and last["status"] in ("pending", "sending"):   # pressed twice: one is enough
+        return redirect("/me?done=test", 303)
     person = people.person(st.store.db().conn, prefs.person_id) or {}
     now = iso(st.clock())
-    params = test_params(person, st.base_url, now)
-    with transaction(st.store.db()) as conn:   # on the person's own queue: see test_queue
-        action_id = ticketstore.enqueue(conn, test_queue(prefs.person_id), "notify", params,
+    params = trial_params(person, st.base_url, now)
+    with transaction(st.store.db()) as conn:   # on the person's own queue: see trial_ticket_id
+        action_id = ticketstore.enqueue(conn, trial_ticket_id(prefs.person_id), "notify", params,
                                         None, None, now)
     log.info("web_test_alert_queued", username=prefs.username, action_id=action_id)
     return redirect("/me?done=test", 303)
 
 
-def test_queue(person_id: int) -> int:
+def trial_ticket_id(person_id: int) -> int:
     """The outbox's ticket id of a person's test alerts: their own (negative) number, so that
     one person's unreachable space never holds up another's test (the outbox sends a
     ticket's actions in order)."""
     return -int(person_id)
 
 
-def test_params(person: dict[str, Any], base_url: str, now: str) -> dict[str, Any]:
+def trial_params(person: dict[str, Any], base_url: str, now: str) -> dict[str, Any]:
     """The params of a "send me a test alert" row, as ``outbox.subscribers`` reads them."""
     where = f"{base_url.rstrip('/')}/me" if base_url else None
     return {"channel": f"person:{person['id']}",   # outbox.subscribers: this person's queue

@@ -7,11 +7,11 @@ dataclasses. Standard library only.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from syncd.errors import PayloadError
+from syncd.core import validate
 
 # X-Discourse-Event names syncd reads, by the payload's root key (X-Discourse-Event-Type).
 TOPIC_EVENTS = {
@@ -121,6 +121,7 @@ class Event:
         if not name or not kind:
             raise PayloadError("missing X-Discourse-Event or X-Discourse-Event-Type header")
         data = parse_body(body) if not isinstance(body, Mapping) else body
+        validate.check_event_kind(name, kind, kind_of(name))
         if kind not in data:
             raise PayloadError(f"body has no '{kind}' key (X-Discourse-Event-Type is {kind!r})")
         payload = data[kind]
@@ -131,6 +132,7 @@ class Event:
                        instance=h.get("x-discourse-instance"))
         if not isinstance(payload, Mapping):
             raise PayloadError(f"'{kind}' must be an object")
+        validate.check_payload(kind, payload)
         try:
             ev = parser(name, kind, payload)
         except (KeyError, TypeError, ValueError) as exc:
@@ -141,13 +143,23 @@ class Event:
 
 def parse_body(body: bytes | str) -> dict[str, Any]:
     """The body is JSON whatever Content-Type the webhook is set to."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"body is not JSON: {exc}") from exc
+    data = validate.load_json(body)
     if not isinstance(data, dict):
         raise PayloadError("body must be a JSON object")
     return data
+
+
+def kind_of(name: str) -> str | None:
+    """The payload kind an event name carries (None: a name syncd does not read)."""
+    if name in TOPIC_EVENTS or is_status_event(name):
+        return "topic"
+    if name in POST_EVENTS:
+        return "post"
+    if name in LIKE_EVENTS:
+        return "like"
+    if name in SOLVED_EVENTS:
+        return "solved"
+    return None
 
 
 def is_status_event(name: str) -> bool:

@@ -225,9 +225,10 @@ def visibility_of(topic: Topic) -> str:
 
 def _seq(event: Event) -> int:
     try:
-        return int(event.event_id or 0)
+        seq = int(event.event_id or 0)
     except ValueError:
         return 0
+    return seq if 0 <= seq < 2 ** 63 else 0   # a stored INTEGER; anything else is no order
 
 
 def _on_topic(b: _Builder, staff: StaffPolicy) -> str:

@@ -214,4 +214,9 @@ def _health(r: Receiver):
             "backlog": backlog, **extra}
     if extra.get("failing_channels"):
         body["status"] = "degraded"
+    if r.writer is not None and not getattr(r.writer, "alive", True):
+        body["status"] = "unavailable"
+        body["ingest_writer"] = ("dead: deliveries cannot be stored; the next delivery starts "
+                                 "a new writer, or restart syncd")
+        return jsonify(body), 503
     return jsonify(body), 200

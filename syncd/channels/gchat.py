@@ -50,7 +50,10 @@ def _tags(tags: Any) -> list[str]:
 
 def when(at: str | None, tz: ZoneInfo) -> str:
     """An event time in the configured zone: ``2 Mar 2026, 14:44 IST``."""
-    moment = parse(at) if at else utcnow()
+    try:
+        moment = parse(at) if at else utcnow()
+    except (TypeError, ValueError):   # not a time: show it as it came, never fail the send
+        return str(at)[:40]
     local = moment.astimezone(tz)
     return f"{local.day} {local:%b %Y, %H:%M} {local.tzname()}"
 

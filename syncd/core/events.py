@@ -166,16 +166,28 @@ def is_status_event(name: str) -> bool:
     return name.startswith(TOPIC_STATUS_PREFIX) and name.endswith(TOPIC_STATUS_SUFFIX)
 
 
+# Tags are bounded as Discourse bounds them (config/site_settings.yml, ``tags:`` section:
+# ``max_tags_per_topic`` defaults to 5, ``max_tag_length`` to 20; DiscourseTagging cuts a
+# name at max_tag_length). A site may raise both, so syncd allows well above the defaults:
+# more tags than this are dropped, longer names cut, as Discourse itself would.
+MAX_TAGS_PER_TOPIC = 30
+MAX_TAG_LENGTH = 100
+
+
 def parse_tags(raw: Any) -> tuple[str, ...]:
-    """Tags as ``{id, name, slug}`` objects (current Discourse) or plain names (older sites)."""
-    if not raw:
+    """Tags as ``{id, name, slug}`` objects (current Discourse) or plain names (older sites),
+    without duplicates, at most ``MAX_TAGS_PER_TOPIC`` of at most ``MAX_TAG_LENGTH``
+    characters. Linear in the number of tags."""
+    if not raw or not isinstance(raw, (list, tuple)):
         return ()
-    names = []
+    names: dict[str, None] = {}
     for tag in raw:
         if isinstance(tag, Mapping):
             tag = tag.get("name") or tag.get("slug")
         if isinstance(tag, str) and tag:
-            names.append(tag)
+            names.setdefault(tag[:MAX_TAG_LENGTH], None)
+            if len(names) >= MAX_TAGS_PER_TOPIC:
+                break
     return tuple(names)
 
 

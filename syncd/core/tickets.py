@@ -263,11 +263,12 @@ def _diff_topic(b: _Builder, topic: Topic) -> None:
     if topic.category_id != t.category_id and not topic.is_private_message:
         b.emit("category_changed", old=t.category_id, new=topic.category_id)
         b.set(category_id=topic.category_id)
+    old_tags, new_tags = set(t.tags), set(topic.tags)   # sets: linear, not n × m
     for tag in topic.tags:
-        if tag not in t.tags:
+        if tag not in old_tags:
             b.emit("tag_added", tag=tag)
     for tag in t.tags:
-        if tag not in topic.tags:
+        if tag not in new_tags:
             b.emit("tag_removed", tag=tag)
     visibility = visibility_of(topic)
     if visibility != t.visibility:

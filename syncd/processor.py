@@ -222,6 +222,9 @@ class Processor:
         for action in decision.actions:
             action_id = ticketstore.enqueue(conn, tid, action.kind, action.params, action.rule,
                                             delivery_id, at)
+            if getattr(action, "failed", None):   # a template over its limits: dead at once
+                conn.execute("UPDATE outbox SET status = 'dead', last_error = ? WHERE id = ?",
+                             (_storable(action.failed), action_id))
             ticketstore.add_history(conn, tid, "action", action.kind,
                                     {"action_id": action_id, "rule": action.rule},
                                     event.source, delivery_id, at)

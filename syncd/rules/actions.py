@@ -15,7 +15,7 @@ from typing import Any, Callable
 from syncd.clock import iso
 from syncd.rules.conditions import Invalid, LoadContext, as_list
 from syncd.rules.engine import Rule
-from syncd.rules.templates import Template, TemplateFailed, compile_template
+from syncd.rules.templates import Template, TemplateFailed, TemplateTooCostly, compile_template
 from syncd.core.tickets import Change, Ticket
 
 STATE_ACTIONS = ("set_priority", "set_status")
@@ -23,6 +23,11 @@ DEFAULT_SIMILAR_LIMIT = 3
 SIMILAR_TEMPLATE = compile_template(
     "These resolved tickets may help:\n\n"
     "{% for t in similar %}- [{{ t.title }}]({{ t.url }})\n{% endfor %}")
+
+
+class ActionFailed(Exception):
+    """Planning the action broke a rendering limit: it is recorded as failed (dead) with
+    this reason, never sent with a half-made text and never tried again."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,8 @@ class Planning:
                          self.similar(DEFAULT_SIMILAR_LIMIT) if template.uses_similar else [])}
         try:
             return template.render(variables, self.ctx.tz)
+        except TemplateTooCostly as exc:
+            raise ActionFailed(f"rule {self.rule.name}: {exc}") from None
         except TemplateFailed as exc:
             self.notes.append(f"rule {self.rule.name}: template failed ({exc}); "
                               f"{'used the fallback text' if fallback else 'action skipped'}")

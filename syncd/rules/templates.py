@@ -16,6 +16,8 @@ import jinja2
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from syncd.rules import limits
+
 VARIABLES = ("event", "rule", "similar", "ticket")
 MAX_OUTPUT = 30_000                 # Discourse's default max_post_length is 32000
 DEFAULT_TIME_FORMAT = "%Y-%m-%d %H:%M %Z"
@@ -23,6 +25,11 @@ DEFAULT_TIME_FORMAT = "%Y-%m-%d %H:%M %Z"
 
 class TemplateFailed(Exception):
     """A template could not be parsed or rendered; the message says why."""
+
+
+class TemplateTooCostly(TemplateFailed):
+    """Rendering went over a limit of ``syncd.rules.limits`` (time, output, value size):
+    the action fails with the reason and is not tried again."""
 
 
 @jinja2.pass_context
@@ -40,7 +47,7 @@ def localtime(ctx: jinja2.runtime.Context, value: Any, fmt: str = DEFAULT_TIME_F
     return moment.astimezone(tz).strftime(str(fmt))
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
+class _Sandbox(limits.Bounded, ImmutableSandboxedEnvironment):
     """Jinja2's sandbox (read-only too), where touching an unsafe attribute is an error at
     once instead of a silently empty value."""
 
@@ -52,6 +59,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 def _environment() -> _Sandbox:
     env = _Sandbox(autoescape=False, trim_blocks=True, lstrip_blocks=True)
     env.filters["localtime"] = localtime
+    env.bound()
     return env
 
 
@@ -67,7 +75,9 @@ class Template:
     def render(self, variables: Mapping[str, Any], tz: ZoneInfo | None = None) -> str:
         """Render, or raise ``TemplateFailed`` (sandbox violations included)."""
         try:
-            text = self.compiled.render({**variables, "_tz": tz})
+            text = limits.bounded_render(self.compiled.generate({**variables, "_tz": tz}))
+        except limits.TemplateLimit as exc:
+            raise TemplateTooCostly(f"template limit: {exc}") from None
         except jinja2.TemplateError as exc:
             raise TemplateFailed(f"{type(exc).__name__}: {exc}") from None
         except Exception as exc:  # a filter on bad data: still never a crash
@@ -84,6 +94,10 @@ def compile_template(source: Any) -> Template:
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateFailed(f"template syntax error on line {exc.lineno} of the template: "
                              f"{exc.message}") from None
+    try:
+        limits.check_static(tree)
+    except limits.TemplateLimit as exc:
+        raise TemplateFailed(f"template too costly to render: {exc}") from None
     unknown = sorted(meta.find_undeclared_variables(tree) - set(VARIABLES))
     if unknown:
         raise TemplateFailed(f"unknown variable '{unknown[0]}' in template "

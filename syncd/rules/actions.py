@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from syncd.clock import iso
+from syncd.core.marks import mark, unmark
 from syncd.rules.conditions import Invalid, LoadContext, as_list
 from syncd.rules.engine import Rule
 from syncd.rules.templates import Template, TemplateFailed, TemplateTooCostly, compile_template
@@ -71,7 +72,7 @@ class Planning:
         return self._similar[:limit]
 
     def render(self, template: Template | None, fallback: str | None,
-               similar: list[dict] | None = None) -> str | None:
+               similar: list[dict] | None = None, marked: bool = False) -> str | None:
         if template is None:
             return fallback
         variables = {"ticket": self.ticket_dict(), "event": self.event_dict(),
@@ -79,7 +80,7 @@ class Planning:
                      "similar": similar if similar is not None else (
                          self.similar(DEFAULT_SIMILAR_LIMIT) if template.uses_similar else [])}
         try:
-            return template.render(variables, self.ctx.tz)
+            return template.render(variables, self.ctx.tz, marked=marked)
         except TemplateTooCostly as exc:
             raise ActionFailed(f"rule {self.rule.name}: {exc}") from None
         except TemplateFailed as exc:
@@ -148,14 +149,19 @@ def _category_ref(slug: Any, p: Planning) -> dict:
 
 
 def _p_notify(params: dict, p: Planning) -> dict:
-    text = p.render(params["text"], _notify_fallback(p)) if params["text"] else None
-    return {"channel": params["channel"], "text": text, "ticket": p.ticket_dict(),
-            "event": {"name": p.change.name, "at": p.change.at or iso(p.now)},
-            "private": p.ticket.private}
+    # text_marked: the interpolated (student) values marked, for a channel to escape them
+    # for its markup (core/marks.py); text: the same without marks
+    marked = p.render(params["text"], _notify_fallback(p), marked=True) if params["text"] else None
+    planned = {"channel": params["channel"], "text": unmark(marked), "ticket": p.ticket_dict(),
+               "event": {"name": p.change.name, "at": p.change.at or iso(p.now)},
+               "private": p.ticket.private}
+    if marked:
+        planned["text_marked"] = marked
+    return planned
 
 
 def _notify_fallback(p: Planning) -> str:
-    return f"{p.rule.name}: {p.change.name} on #{p.ticket.id} {p.ticket.title}"
+    return f"{p.rule.name}: {p.change.name} on #{p.ticket.id} {mark(p.ticket.title)}"
 
 
 def _p_reply(params: dict, p: Planning) -> dict | None:

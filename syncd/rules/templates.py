@@ -16,6 +16,7 @@ import jinja2
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from syncd.core import marks
 from syncd.rules import limits
 
 VARIABLES = ("event", "rule", "similar", "ticket")
@@ -56,8 +57,16 @@ class _Sandbox(limits.Bounded, ImmutableSandboxedEnvironment):
                             f"{type(obj).__name__!r} value is not allowed in rules (unsafe)")
 
 
+_marking = __import__("threading").local()
+
+
+def _finalize(value: Any) -> Any:
+    """While a notify text renders, mark each ``{{ … }}`` value (``core/marks.py``)."""
+    return marks.mark(value) if getattr(_marking, "on", False) else value
+
+
 def _environment() -> _Sandbox:
-    env = _Sandbox(autoescape=False, trim_blocks=True, lstrip_blocks=True)
+    env = _Sandbox(autoescape=False, trim_blocks=True, lstrip_blocks=True, finalize=_finalize)
     env.filters["localtime"] = localtime
     env.bound()
     return env
@@ -72,8 +81,11 @@ class Template:
     compiled: jinja2.Template
     uses_similar: bool = False
 
-    def render(self, variables: Mapping[str, Any], tz: ZoneInfo | None = None) -> str:
-        """Render, or raise ``TemplateFailed`` (sandbox violations included)."""
+    def render(self, variables: Mapping[str, Any], tz: ZoneInfo | None = None,
+               marked: bool = False) -> str:
+        """Render, or raise ``TemplateFailed`` (sandbox violations included). ``marked``:
+        wrap interpolated values in ``core.marks`` so a channel can escape them."""
+        _marking.on = marked
         try:
             text = limits.bounded_render(self.compiled.generate({**variables, "_tz": tz}))
         except limits.TemplateLimit as exc:
@@ -82,6 +94,8 @@ class Template:
             raise TemplateFailed(f"{type(exc).__name__}: {exc}") from None
         except Exception as exc:  # a filter on bad data: still never a crash
             raise TemplateFailed(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            _marking.on = False
         return text[:MAX_OUTPUT]
 
 

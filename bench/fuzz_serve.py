@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import random
 import socket
 import sqlite3
@@ -48,17 +49,18 @@ def free_port() -> int:
 
 
 def start(folder: Path, port: int) -> tuple[subprocess.Popen, Path]:
+    """syncd serve over the example config and the shipped rules, every destination dry-run."""
+    text = (ROOT / "config.example.yaml").read_text(encoding="utf-8")
+    text = text.replace("rules: ./rules", f"rules: {ROOT / 'rules'}", 1)
+    text = text.replace("server: {host: 127.0.0.1, port: 8080}",
+                        f"server: {{host: 127.0.0.1, port: {port}}}\nlog_format: json", 1)
     cfg = folder / "config.yaml"
-    cfg.write_text(
-        f"database: {folder / 'fuzz.db'}\nrules: {ROOT / 'rules'}\n"
-        f"server: {{host: 127.0.0.1, port: {port}}}\nlog_format: json\n"
-        f"discourse:\n  webhook_secret: {SECRET}\n  categories: [support]\n"
-        "  category_map: {support: 5, hardware: 7, grades: 8, payments: 9, faq: 10}\n"
-        "channels:\n  staff: {type: gchat, url: ''}\n  escalations: {type: gchat, url: ''}\n"
-        "processor: {first_post_grace_seconds: 1}\n")
+    cfg.write_text(text, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCOURSE_", "GCHAT_"))}
+    env.update(SYNCD_DB=str(folder / "fuzz.db"), DISCOURSE_WEBHOOK_SECRET=SECRET)
     log = folder / "serve.log"
     proc = subprocess.Popen([sys.executable, "-m", "syncd", "--config", str(cfg), "serve"],
-                            cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+                            cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:

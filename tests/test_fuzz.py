@@ -40,18 +40,16 @@ class Pipeline:
     """One receiver, processor and set of delivery workers over one database."""
 
     def __init__(self, folder: Path):
-        text = (f"database: {folder / 'fuzz.db'}\nrules: {ROOT / 'rules'}\n"
-                "database_synchronous: normal\n"
-                f"discourse:\n  webhook_secret: {SECRET}\n  categories: [support]\n"
-                "  category_map: {support: 5, hardware: 7, grades: 8, payments: 9, faq: 10}\n"
-                "channels:\n  staff: {type: gchat, url: ''}\n"
-                "  escalations: {type: gchat, url: ''}\n")
-        self.settings = settings_from_text(text, str(folder / "config.yaml"), env={})
+        # the example config and the shipped rules, every destination dry-run
+        text = (ROOT / "config.example.yaml").read_text(encoding="utf-8")
+        env = {"SYNCD_DB": str(folder / "fuzz.db"), "DISCOURSE_WEBHOOK_SECRET": SECRET}
+        self.settings = settings_from_text(text, str(ROOT / "config.yaml"), env=env)
         self.store, secret = prepare(self.settings)
         self.writer = IngestWriter(self.store)
         self.client = create_app(Receiver(self.settings, self.store, secret,
                                           writer=self.writer)).test_client()
-        rules = RulesHolder(str(ROOT / "rules"), list(self.settings.channels),
+        rules = RulesHolder(self.settings.resolve(self.settings.rules),
+                            list(self.settings.channels),
                             dict(self.settings.discourse.category_map))
         self.processor = Processor(self.settings, self.store, rules, similar)
         self.workers = make_workers(self.settings, self.store)

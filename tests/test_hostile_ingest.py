@@ -167,3 +167,24 @@ def test_a_dead_writer_shows_on_healthz_and_is_restarted(tmp_path):
     assert writer.alive and writer.restarts == 1
     assert client.get("/healthz").status_code == 200
     writer.close()
+
+
+def test_the_system_user_id_minus_one_is_accepted(env):
+    """Discourse's system user is id -1 (discobot -2): user ids may be negative, other ids not."""
+    store, _, client = env
+    body = sample_body("post_created")
+    body["post"]["user_id"] = -1
+    assert post(client, *signed_sample("post_created", body=body)).status_code == 202
+    body["post"]["id"] = -5
+    assert post(client, *signed_sample("post_created", body=body, event_id="5")).status_code == 400
+
+
+def test_plugin_payloads_are_checked_too(env):
+    """discourse-topic-voting and discourse-assign payloads: ids and counts are checked."""
+    _, _, client = env
+    body = sample_body("topic_upvote")
+    body["topic_voting"]["vote_count"] = 2 ** 63
+    assert post(client, *signed_sample("topic_upvote", body=body)).status_code == 400
+    body = sample_body("assigned")
+    body["assign"]["topic_id"] = "x"
+    assert post(client, *signed_sample("assigned", body=body)).status_code == 400

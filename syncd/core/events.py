@@ -163,6 +163,10 @@ def kind_of(name: str) -> str | None:
         return "like"
     if name in SOLVED_EVENTS:
         return "solved"
+    if name in VOTE_EVENTS:
+        return "topic_voting"
+    if name in ASSIGN_EVENTS:
+        return "assign"
     return None
 
 

@@ -4,7 +4,8 @@ Pure (standard library only). ``load_json`` parses a body without Python's surpr
 (``NaN``, ``Infinity``, ``1e400``, nesting deep enough to exhaust the stack, lone surrogates);
 ``check_delivery`` checks the fields syncd reads against the shapes Discourse's serializers
 give them (WebHookTopicViewSerializer, WebHookPostSerializer, WebHookLikeSerializer and
-discourse-solved's payload, see ``webhooks/README.md``): ids are positive 64-bit integers,
+discourse-solved's payload, see ``webhooks/README.md``): ids are positive 64-bit integers
+(user ids may be negative: Discourse's system user is -1),
 counts are non-negative ones, text is text, times are ISO-8601. Fields syncd does not read
 are left alone, so a new Discourse field never breaks a delivery. Every problem raises
 ``PayloadError`` naming the field, which the receiver answers with 400.
@@ -79,6 +80,16 @@ def id_(v: Any) -> str | None:
     return "a positive 64-bit integer id"
 
 
+def user_id(v: Any) -> str | None:
+    """User ids may be negative: Discourse's system user is -1, discobot -2."""
+    if _is_int(v) and -MAX_ID - 1 <= v <= MAX_ID:
+        return None
+    if isinstance(v, str) and v.lstrip("-").isdigit() and v.isascii() \
+            and -MAX_ID - 1 <= int(v) <= MAX_ID:
+        return None
+    return "a 64-bit integer user id"
+
+
 def count(v: Any) -> str | None:
     return None if _is_int(v) and 0 <= v <= MAX_ID else "a whole number, 0 or more, below 2**63"
 
@@ -141,23 +152,36 @@ def accepted(v: Any) -> str | None:
 
 
 Check = Callable[[Any], "str | None"]
-USER: dict[str, Check] = {"id": id_, "username": text, "name": text}
+USER: dict[str, Check] = {"id": user_id, "username": text, "name": text}
 TOPIC: dict[str, Check] = {
     "id": id_, "title": text, "fancy_title": text, "slug": text, "category_id": id_,
-    "user_id": id_, "tags": tags, "closed": flag, "archived": flag, "visible": flag,
+    "user_id": user_id, "tags": tags, "closed": flag, "archived": flag, "visible": flag,
     "archetype": text, "created_at": timestamp, "last_posted_at": timestamp,
     "deleted_at": timestamp, "like_count": count, "posts_count": count,
-    "created_by": user, "last_poster": user, "accepted_answer": accepted,
+    "created_by": user, "last_poster": user, "accepted_answer": accepted, "vote_count": count,
 }
 POST: dict[str, Check] = {
     "id": id_, "topic_id": id_, "post_number": count, "post_type": count, "raw": text,
-    "created_at": timestamp, "updated_at": timestamp, "user_id": id_, "username": text,
+    "created_at": timestamp, "updated_at": timestamp, "user_id": user_id, "username": text,
     "name": text, "staff": flag, "admin": flag, "moderator": flag, "trust_level": count,
     "primary_group_name": text, "topic_title": text, "topic_slug": text,
     "topic_archetype": text, "category_id": id_, "category_slug": text,
     "deleted_at": timestamp, "user_deleted": flag,
 }
-REQUIRED = {"topic": ("id",), "post": ("id", "topic_id"), "solved": ("id", "topic_id")}
+# discourse-topic-voting's and discourse-assign's payloads (see events.py for their sources)
+VOTE: dict[str, Check] = {"topic_id": id_, "topic_slug": text, "voter_id": user_id,
+                          "vote_count": count}
+ASSIGN: dict[str, Check] = {
+    "type": text, "topic_id": id_, "topic_title": text,
+    **{f"{side}_{key}": check for side in ("assigned_by", "unassigned_by")
+       for key, check in (("id", user_id), ("username", text))},
+    **{f"{side}_{key}": check for side in ("assigned_to", "unassigned_to")
+       for key, check in (("id", user_id), ("username", text), ("group_id", id_),
+                          ("group_name", text))},
+}
+REQUIRED = {"topic": ("id",), "post": ("id", "topic_id"), "solved": ("id", "topic_id"),
+            "topic_voting": ("topic_id",), "assign": ("topic_id",)}
+OTHER_KINDS = {"topic_voting": VOTE, "assign": ASSIGN}
 
 
 def _first_problem(obj: Mapping[str, Any], spec: Mapping[str, Check],
@@ -178,6 +202,8 @@ def check_payload(kind: str, payload: Any) -> None:
         _check_object(kind, payload, TOPIC)
     elif kind in POST_KINDS:
         _check_object(kind, payload, POST)
+    elif kind in OTHER_KINDS:
+        _check_object(kind, payload, OTHER_KINDS[kind])
     elif kind == "like":
         if not isinstance(payload, Mapping):
             raise PayloadError("'like' must be an object")

@@ -146,6 +146,13 @@ class Bounded:
         return super().wrap_str_format(value)  # type: ignore[misc]
 
     @staticmethod
+    def concat(values: Any) -> str:
+        """What ``{% set x %}…{% endset %}`` blocks and macros join their output with."""
+        parts = list(values)
+        _too_big(sum(len(p) for p in parts if isinstance(p, str)), "a block of text")
+        return "".join(parts)
+
+    @staticmethod
     def bounded_join(values: Any) -> str:
         parts = [str(v) for v in values]
         _too_big(sum(len(p) for p in parts), "joining with ~")
@@ -196,25 +203,40 @@ def _tracer(frame: Any, event: str, arg: Any) -> Any:
     return _line
 
 
+CHECK_EVERY = 32             # lines of template code between two checks of the budget
+
+
 def _line(frame: Any, event: str, arg: Any) -> Any:
-    if event == "line":
-        _check_deadline()
-        for value in frame.f_locals.values():
-            if type(value) in (str, list) and len(value) > MAX_VALUE:
-                raise TemplateLimit(f"a value of {len(value):,} characters or items "
-                                    f"(the limit is {MAX_VALUE:,})")
+    if event != "line":
+        return _line
+    _budget.lines += 1
+    if _budget.lines % CHECK_EVERY:
+        return _line
+    _check_deadline()
+    for value in frame.f_locals.values():
+        if type(value) in (str, list) and len(value) > MAX_VALUE:
+            raise TemplateLimit(f"a value of {len(value):,} characters or items "
+                                f"(the limit is {MAX_VALUE:,})")
     return _line
 
 
+def loops(tree: nodes.Template) -> bool:
+    """Whether a template can run longer than its length: loops, macros (recursion)."""
+    return any(True for _ in tree.find_all((nodes.For, nodes.Macro, nodes.CallBlock)))
+
+
 def bounded_render(chunks: Iterator[str], seconds: float | None = None,
-                   max_chars: int | None = None) -> str:
+                   max_chars: int | None = None, trace: bool = True) -> str:
     """Join the chunks a ``Template.generate`` yields, within ``seconds`` and ``max_chars``
-    (``MAX_SECONDS`` and ``MAX_RENDER`` by default)."""
+    (``MAX_SECONDS`` and ``MAX_RENDER`` by default). ``trace``: watch the clock on every
+    line of template code (needed only where ``loops``: without them a template runs each
+    line once, and every operation in it is bounded by the size checks)."""
     seconds = MAX_SECONDS if seconds is None else seconds
     max_chars = MAX_RENDER if max_chars is None else max_chars
     previous = sys.gettrace()
-    _budget.deadline = time.monotonic() + seconds
-    sys.settrace(_tracer)
+    _budget.deadline, _budget.lines = time.monotonic() + seconds, 0
+    if trace:
+        sys.settrace(_tracer)
     out: list[str] = []
     size = 0
     try:
@@ -225,7 +247,8 @@ def bounded_render(chunks: Iterator[str], seconds: float | None = None,
             out.append(chunk)
             _check_deadline()
     finally:
-        sys.settrace(previous)
+        if trace:
+            sys.settrace(previous)
         _budget.deadline = None
         close = getattr(chunks, "close", None)
         if close is not None:

@@ -7,6 +7,7 @@ exposes Python. ``localtime`` formats an ISO timestamp in the configured time zo
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -57,7 +58,7 @@ class _Sandbox(limits.Bounded, ImmutableSandboxedEnvironment):
                             f"{type(obj).__name__!r} value is not allowed in rules (unsafe)")
 
 
-_marking = __import__("threading").local()
+_marking = threading.local()
 
 
 def _finalize(value: Any) -> Any:
@@ -80,6 +81,7 @@ class Template:
     source: str
     compiled: jinja2.Template
     uses_similar: bool = False
+    loops: bool = True                  # loops or macros: rendering is watched line by line
 
     def render(self, variables: Mapping[str, Any], tz: ZoneInfo | None = None,
                marked: bool = False) -> str:
@@ -87,7 +89,8 @@ class Template:
         wrap interpolated values in ``core.marks`` so a channel can escape them."""
         _marking.on = marked
         try:
-            text = limits.bounded_render(self.compiled.generate({**variables, "_tz": tz}))
+            text = limits.bounded_render(self.compiled.generate({**variables, "_tz": tz}),
+                                         trace=self.loops)
         except limits.TemplateLimit as exc:
             raise TemplateTooCostly(f"template limit: {exc}") from None
         except jinja2.TemplateError as exc:
@@ -117,4 +120,4 @@ def compile_template(source: Any) -> Template:
         raise TemplateFailed(f"unknown variable '{unknown[0]}' in template "
                              f"(valid: {', '.join(VARIABLES)})")
     uses_similar = "similar" in meta.find_undeclared_variables(tree)
-    return Template(source, ENV.from_string(tree), uses_similar)
+    return Template(source, ENV.from_string(tree), uses_similar, limits.loops(tree))

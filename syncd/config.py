@@ -80,6 +80,22 @@ class ReconcileSettings:
 
 
 @dataclass(frozen=True)
+class IntakeSettings:
+    """Tickets asked for outside Discourse: a Teams outgoing webhook and a form (docs/intake.md)."""
+
+    teams_security_token: str = ""
+    form_token: str = ""
+    category: str | int = ""          # "": the first of discourse.categories
+    categories_by_priority: Mapping[str, str | int] = field(default_factory=dict)
+    min_title_length: int = 15
+
+    def default_category(self, ticket_categories: tuple[str | int, ...]) -> str | int | None:
+        if self.category not in ("", None):
+            return self.category
+        return ticket_categories[0] if ticket_categories else None
+
+
+@dataclass(frozen=True)
 class Settings:
     path: str = DEFAULT_PATH
     timezone: str = "UTC"
@@ -93,6 +109,7 @@ class Settings:
     processor: ProcessorSettings = ProcessorSettings()
     outbox: OutboxSettings = OutboxSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    intake: IntakeSettings = IntakeSettings()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -144,6 +161,31 @@ def _tz(v):
         return True
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         return "an IANA time zone such as Asia/Kolkata or UTC"
+def _teams_token(v):
+    import base64
+    import binascii
+    if not isinstance(v, str):
+        return "a string"
+    try:
+        return v == "" or len(base64.b64decode(v, validate=True)) >= 16 or \
+            "the security token Teams showed (base64), or empty"
+    except (binascii.Error, ValueError):
+        return "the security token Teams showed when the outgoing webhook was made (base64), or empty"
+def _bearer(v):
+    if not isinstance(v, str):
+        return "a string"
+    return v == "" or len(v) >= 16 or "at least 16 characters (make one with: openssl rand -hex 24), or empty"
+def _blank_or_slug(v):
+    return v == "" or v is None or _slug_or_id(v)
+def _priority_map(v):
+    from syncd.core.tickets import PRIORITIES
+    if not isinstance(v, dict):
+        return "a mapping of priority: category"
+    bad = [k for k in v if k not in PRIORITIES]
+    if bad:
+        return f"a mapping whose keys are {', '.join(PRIORITIES)} (not '{bad[0]}')"
+    wrong = [k for k, c in v.items() if _slug_or_id(c) is not True]
+    return not wrong or f"a mapping of priority: category slug or id (check '{wrong[0]}')"
 def _category_map(v):
     if not isinstance(v, dict):
         return "a mapping of slug: id"
@@ -174,8 +216,20 @@ SCHEMA: dict[str, Any] = {
     "reconcile": {"interval_minutes": (_pos_num, 10.0), "full_every_hours": (_hours, 24.0),
                   "on_start": (_bool, True),
                   "page_size": (_pos_int, 30)},
+    "intake": {
+        "teams": {"security_token": (_teams_token, "", "the token Teams shows when the outgoing "
+                                     "webhook is made; empty: POST /intake/teams is off")},
+        "form": {"token": (_bearer, "", "clients send Authorization: Bearer <token>; empty: "
+                           "POST /intake/form and GET /intake/{id} are off")},
+        "category": (_blank_or_slug, "", "where new topics go (empty: the first of "
+                     "discourse.categories)"),
+        "categories_by_priority": (_priority_map, {}, "priority: category pairs; override "
+                                   "category for those priorities"),
+        "min_title_length": (_pos_int, 15, "the forum's min_topic_title_length: shorter titles "
+                             "are refused at once"),
+    },
 }
-SECRET_KEYS = {"webhook_secret", "api_key", "url"}  # never echoed: chat URLs carry a token
+SECRET_KEYS = {"webhook_secret", "api_key", "url", "security_token", "token"}  # never echoed: chat URLs carry a token
 CHANNEL_SCHEMA = {"type": (_str, "gchat"), "url": (_url, ""), "messages_per_minute": (_pos_int, 60)}
 
 
@@ -252,7 +306,14 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
         log_format=top["log_format"], server=ServerSettings(**top["server"]),
         discourse=discourse, channels=channels,
         processor=ProcessorSettings(**top["processor"]), outbox=OutboxSettings(**top["outbox"]),
-        reconcile=ReconcileSettings(**top["reconcile"]))
+        reconcile=ReconcileSettings(**top["reconcile"]), intake=_intake(top["intake"]))
+
+
+def _intake(i: dict[str, Any]) -> IntakeSettings:
+    return IntakeSettings(teams_security_token=i["teams"]["security_token"],
+                          form_token=i["form"]["token"], category=i["category"] or "",
+                          categories_by_priority=dict(i["categories_by_priority"]),
+                          min_title_length=i["min_title_length"])
 
 
 def config_path(explicit: str | None = None) -> str:
@@ -284,6 +345,11 @@ def describe(settings: Settings) -> list[str]:
     for ch in settings.channels.values():
         state = "dry-run (no url)" if ch.dry_run else "url set"
         lines.append(f"channel {ch.name}: {ch.type}, {state}")
+    i = settings.intake
+    if i.teams_security_token or i.form_token:
+        lines.append(f"intake: teams {'on' if i.teams_security_token else 'off'}, form "
+                     f"{'on' if i.form_token else 'off'}, new topics in "
+                     f"{i.default_category(d.categories) or '(no category)'}")
     return lines
 
 

@@ -64,6 +64,7 @@ class Topic:
     posts_count: int | None = None
     deleted: bool = False
     accepted_post_id: int | None = None
+    external_id: str | None = None     # set by the API client that made it (intake-<id>)
 
     @property
     def is_private_message(self) -> bool:
@@ -185,6 +186,7 @@ def parse_topic(p: Mapping[str, Any]) -> Topic:
         posts_count=_int(p.get("posts_count")),
         deleted=p.get("deleted_at") is not None,
         accepted_post_id=_int(accepted.get("post_id")) if isinstance(accepted, Mapping) else None,
+        external_id=p.get("external_id") if isinstance(p.get("external_id"), str) else None,
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Collection, Mapping
 
 from syncd.core.events import Actor
-from syncd.core.tickets import PRIORITIES, STATUSES, VISIBILITIES, Change, StaffPolicy, Ticket
+from syncd.core.tickets import PRIORITIES, SOURCES, STATUSES, VISIBILITIES, Change, StaffPolicy, Ticket
 
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
 
@@ -184,6 +184,7 @@ CONDITIONS: dict[str, Condition] = {
     "priority_at_least": Condition(_priority, lambda p, f: _RANK.get(f.ticket.priority, 1) >= p),
     "likes_at_least": Condition(_count, lambda p, f: f.ticket.likes >= p),
     "visibility": Condition(_choices(VISIBILITIES), lambda p, f: f.ticket.visibility in p),
+    "source": Condition(_choices(SOURCES), lambda p, f: f.ticket.source in p),   # intake
     "actor_is_staff": Condition(_flag, _actor_is_staff),
     "actor_trust_level_at_least": Condition(_count, _trust_level),
     "tag": Condition(_tags, lambda p, f: f.change.tag is not None and f.change.tag.lower() in p),

@@ -197,7 +197,7 @@ def _labels(text: str) -> list[tuple[str, int, int]]:
         name = _label_field(match, text)
         if name is None:
             continue
-        out.append((name, match.start("word"), match.end()))
+        out.append((name, match.start("lead"), match.end()))
         if name == "description":
             break
     return out

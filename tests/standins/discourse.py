@@ -64,6 +64,9 @@ class DiscourseStandIn(StandIn):
         self._event_ids = itertools.count(70001)
         self._emitters: list[threading.Thread] = []
         self._acting: str | None = None
+        self.stall_creates = False
+        self.stall_release = threading.Event()
+        self._stalled = threading.Event()
 
     # --- set-up ------------------------------------------------------------------------
 
@@ -117,6 +120,18 @@ class DiscourseStandIn(StandIn):
     # --- serving -----------------------------------------------------------------------
 
     def handle(self, method, path, query, headers, body):
+        answer = self._handle(method, path, query, headers, body)
+        if self._stalled.is_set() and method == "POST" and path == "/posts.json":
+            self._stalled.clear()
+            self.stall_release.wait(60)   # the topic is made; the answer waits (outside the lock)
+        return answer
+
+    def stall_next_create(self) -> None:
+        """The next new topic is made at once but its answer is held until
+        ``stall_release`` is set: a client killed meanwhile never hears of it."""
+        self.stall_creates = True
+
+    def _handle(self, method, path, query, headers, body):
         payload = json.loads(body) if body and body.strip().startswith(b"{") else (
             {k: v[-1] for k, v in parse_qs(body.decode()).items()} if body else {})
         with self.lock:
@@ -260,6 +275,9 @@ class DiscourseStandIn(StandIn):
                                archetype="private_message" if pm else "regular",
                                recipients=payload.get("target_recipients"))
         first = self.posts[topic["post_ids"][0]]
+        if self.stall_creates:
+            self.stall_creates = False
+            self._stalled.set()
         if self.hooks and not pm:
             thread = threading.Thread(target=self._emit, args=(topic, first), daemon=True)
             self._emitters.append(thread)

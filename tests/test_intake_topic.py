@@ -12,8 +12,10 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from click.testing import CliRunner
 
 from standins.discourse import DiscourseStandIn
+from syncd.cli import main
 from syncd.config import load_settings
 from syncd.inbox.http import Receiver, create_app
 from syncd.inbox.teams import sign
@@ -170,3 +172,6 @@ def test_discourse_refusing_fails_the_intake_with_its_words(tmp_path):
         assert client.get("/healthz").get_json()["intake"]["failed"] == 1
         assert outbox.list_actions(store.db(), failed=True)[0]["status"] == "dead"
         assert created(forum) == []
+        out = CliRunner().invoke(main, ["--config", str(tmp_path / "config.yaml"), "outbox",
+                                        "--failed"], catch_exceptions=False).output
+        assert "intake 1" in out and "create_intake_topic" in out and "Title is too short" in out

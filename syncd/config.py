@@ -229,7 +229,8 @@ SCHEMA: dict[str, Any] = {
                              "are refused at once"),
     },
 }
-SECRET_KEYS = {"webhook_secret", "api_key", "url", "security_token", "token"}  # never echoed: chat URLs carry a token
+SECRET_KEYS = {"webhook_secret", "api_key", "url",  # never echoed: chat URLs carry a token
+               "security_token", "token"}
 CHANNEL_SCHEMA = {"type": (_str, "gchat"), "url": (_url, ""), "messages_per_minute": (_pos_int, 60)}
 
 

@@ -26,7 +26,7 @@ READABLE = [
      TITLE, "high", "line one\nError: 502 on login\nPriority: low"),
     (f"Title: {TITLE} Priority: urgent Description: all on one line", TITLE, "urgent",
      "all on one line"),
-    (f"Title: Printer &amp; scanner on floor 3&nbsp;jam\nDescription: paper &lt;A4&gt;",
+    ("Title: Printer &amp; scanner on floor 3&nbsp;jam\nDescription: paper &lt;A4&gt;",
      "Printer & scanner on floor 3 jam", "normal", "paper <A4>"),
     (f"Hi team, please help.\nTitle: {TITLE}\nPriority: p1\nDescription: preamble ignored",
      TITLE, "urgent", "preamble ignored"),
@@ -51,7 +51,7 @@ UNREADABLE = [
     ("Title: VPN down\nDescription: x", ["Title"], "too short"),
     ("Title: " + "x" * 300 + "\nDescription: x", ["Title"], "too long"),
     (f"Title: {TITLE}\nTitle: another title entirely\nDescription: x", ["Title"], "twice"),
-    (f"Title:\nDescription: x", ["Title"], "empty"),
+    ("Title:\nDescription: x", ["Title"], "empty"),
 ]
 
 

@@ -21,7 +21,9 @@ rules:
     on: topic_created
     if: {source: [teams, form], priority: urgent}
     then:
-      - notify: {channel: staff, text: "{{ ticket.requester.name }} via {{ ticket.source }}: {{ ticket.title }}"}
+      - notify:
+          channel: staff
+          text: "{{ ticket.requester.name }} via {{ ticket.source }}: {{ ticket.title }}"
   - name: only-discourse
     on: topic_created
     if: {source: discourse}

@@ -295,6 +295,7 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
     top = _check_section(SCHEMA, src.data, (), src, problems)
     channels = _channels((src.data or {}).get("channels") if isinstance(src.data, dict) else None,
                          src, problems)
+    problems += _intake_problems(top, src)
     if problems:
         raise ConfigError(problems)
     d = top["discourse"]
@@ -308,6 +309,21 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
         discourse=discourse, channels=channels,
         processor=ProcessorSettings(**top["processor"]), outbox=OutboxSettings(**top["outbox"]),
         reconcile=ReconcileSettings(**top["reconcile"]), intake=_intake(top["intake"]))
+
+
+def _intake_problems(top: dict[str, Any], src: yamlsrc.Source) -> list[str]:
+    """Intake categories outside discourse.categories: their topics would never be tickets."""
+    wanted = list(top["discourse"]["categories"])
+    if not wanted:
+        return []
+    ids = {top["discourse"]["category_map"].get(w) for w in wanted if isinstance(w, str)}
+    ok = set(wanted) | {i for i in ids if i is not None}
+    named = [(("intake", "category"), top["intake"]["category"])]
+    named += [(("intake", "categories_by_priority", p), c)
+              for p, c in top["intake"]["categories_by_priority"].items()]
+    return [f"{src.where(path)}: '{'.'.join(path)}' is {value!r}, not one of discourse.categories "
+            f"({', '.join(map(str, wanted))}): its topics would never become tickets"
+            for path, value in named if value not in ("", None) and value not in ok]
 
 
 def _intake(i: dict[str, Any]) -> IntakeSettings:

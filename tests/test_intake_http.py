@@ -226,3 +226,29 @@ def test_healthz_counts_intakes_by_state(env):
     client.post("/intake/form", json=FORM, headers=BEARER)
     teams(client, activity(GOOD_TEXT))
     assert client.get("/healthz").get_json()["intake"] == {"pending": 2, "created": 0, "failed": 0}
+
+
+def test_without_a_discourse_url_the_intake_stays_pending_saying_dry_run(env):
+    """Dry-run: the topic action is only recorded; GET /intake/1 says so."""
+    from syncd.outbox.workers import make_workers
+    settings, store, client = env
+    client.post("/intake/form", json=FORM, headers=BEARER)
+    assert make_workers(settings, store)[0].run_once()
+    view = client.get("/intake/1", headers=BEARER).get_json()
+    assert view["status"] == "pending" and "dry-run" in view["error"]
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("intake:\n  teams: {security_token: 'not base64!'}\n", "intake.teams.security_token"),
+    ("intake:\n  form: {token: short}\n", "at least 16 characters"),
+    ("intake:\n  categories_by_priority: {hot: support}\n", "not 'hot'"),
+    ("intake:\n  category: faq\n", "would never become tickets"),
+    ("intake:\n  categories_by_priority: {urgent: faq}\n", "categories_by_priority.urgent"),
+])
+def test_intake_config_problems_name_the_key(tmp_path, text, problem):
+    """Bad intake settings fail `syncd check` with the file, line and key; tokens hidden."""
+    from syncd.errors import ConfigError
+    with pytest.raises(ConfigError) as caught:
+        make_settings(tmp_path, text)
+    message = str(caught.value)
+    assert problem in message and "config.yaml:" in message and "short'" not in message

@@ -175,3 +175,17 @@ def test_discourse_refusing_fails_the_intake_with_its_words(tmp_path):
         out = CliRunner().invoke(main, ["--config", str(tmp_path / "config.yaml"), "outbox",
                                         "--failed"], catch_exceptions=False).output
         assert "intake 1" in out and "create_intake_topic" in out and "Title is too short" in out
+
+
+def test_a_topic_held_for_approval_fails_saying_where_it_is(tmp_path):
+    """Discourse queued the user's topic for review (PostsController answers action
+    "enqueued"): failed, the reason names the review queue; nothing is posted twice."""
+    with DiscourseStandIn() as forum:
+        forum.add_user("jsmith", "jane@example.edu")
+        forum.needs_approval.add("jsmith")
+        store, client, worker = setup(tmp_path, forum)
+        client.post("/intake/form", json=FORM, headers=BEARER)
+        drain(worker)
+        view = client.get("/intake/1", headers=BEARER).get_json()
+        assert view["status"] == "failed" and "review queue" in view["error"]
+        assert len([1 for m, p, q, b in forum.log if (m, p) == ("POST", "/posts.json")]) == 1

@@ -123,6 +123,12 @@ def _create(gw: Any, params: dict[str, Any], fields: dict[str, Any],
 
 
 def _result(data: dict[str, Any], posted_as: str | None) -> dict[str, Any]:
+    if data.get("action") == "enqueued":   # NewPostManager sent it to the review queue
+        pending = (data.get("pending_post") or {}).get("id")
+        raise PermanentError(f"Discourse put {posted_as}'s topic in its review queue (pending "
+                             f"post {pending}): approve it there (it then becomes a ticket "
+                             "without this intake's link), or let that category take new "
+                             "topics from this user without approval")
     if not data.get("topic_id"):
         raise PermanentError(f"Discourse answered POST /posts.json without a topic_id: {data!r:.200}")
     out = {"topic_id": int(data["topic_id"]), "post_id": data.get("id"),

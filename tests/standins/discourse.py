@@ -65,6 +65,7 @@ class DiscourseStandIn(StandIn):
         self._emitters: list[threading.Thread] = []
         self._acting: str | None = None
         self.stall_creates = False
+        self.needs_approval: set[str] = set()   # users whose new topics go to the review queue
         self.stall_release = threading.Event()
         self._stalled = threading.Event()
 
@@ -265,6 +266,11 @@ class DiscourseStandIn(StandIn):
         if len(title.strip()) < self.min_topic_title_length:
             return 422, JSON, {"errors": [f"Title is too short (minimum is "
                                           f"{self.min_topic_title_length} characters)"]}
+        if (self._acting or "").lower() in self.needs_approval:
+            # PostsController#backwards_compatible_json: an enqueued post is not the root
+            self._next_post += 1
+            return 200, JSON, {"success": True, "action": "enqueued", "pending_count": 1,
+                               "pending_post": {"id": self._next_post, "raw": payload["raw"]}}
         self._next_topic += 1
         pm = payload.get("archetype") == "private_message"
         tags = payload.get("tags") or []

@@ -15,7 +15,8 @@ _COLUMNS = (
     "id", "title", "slug", "url", "category_id", "tags", "status", "stage", "closed", "deleted",
     "priority", "visibility", "likes", "likers", "author", "author_id", "body", "created_at",
     "updated_at", "first_response_at", "resolved_at", "accepted_post_id", "has_topic",
-    "has_first_post", "announced", "topic_seq", "solution_seq", "source", "requester",
+    "has_first_post", "announced", "topic_seq", "solution_seq",
+    "votes", "assignee", "assignee_type", "source", "requester",
 )
 
 

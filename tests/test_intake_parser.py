@@ -1,11 +1,12 @@
-"""The intake parser (syncd.core.intake): Teams free text and form bodies, table-driven."""
+"""The intake parser (syncd.core.teams_text, syncd.core.intake): Teams free text and form
+bodies, table-driven."""
 from __future__ import annotations
 
 import pytest
 
-from syncd.core.intake import (PRIORITY_HELP, check_form, choose_category, corrective_reply,
-                               normalise_priority, parse_teams_text, teams_request, text_of_html,
+from syncd.core.intake import (PRIORITY_HELP, check_form, choose_category, normalise_priority,
                                topic_raw)
+from syncd.core.teams_text import corrective_reply, parse_teams_text, teams_request, text_of_html
 from syncd.core.tickets import Requester
 
 TITLE = "VPN drops every ten minutes"

@@ -121,3 +121,15 @@ def test_a_ticket_round_trips_its_source_and_requester():
     t = Ticket(id=1, source="form", requester=Requester("Jane", "jane@example.edu", "form"))
     assert Ticket.from_dict(t.as_dict()).requester == t.requester
     assert Ticket.from_dict({"id": 2}).source == "discourse"
+
+
+def test_the_chat_card_names_who_asked_for_an_intake_ticket():
+    """Google Chat's card shows 'Jane Smith (via Teams)' as author of a Teams ticket."""
+    from zoneinfo import ZoneInfo
+
+    from syncd.channels.gchat import message
+    ticket = {**Ticket(id=7, title="Printer jams", author="system", source="teams",
+                       requester=Requester("Jane Smith", None, "teams")).as_dict()}
+    card = json.dumps(message({"ticket": ticket, "event": {"name": "topic_created"}},
+                              ZoneInfo("UTC")))
+    assert "Jane Smith (via Teams)" in card and '"system"' not in card

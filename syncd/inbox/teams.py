@@ -4,7 +4,7 @@ Someone @mentions the webhook in a channel with ``Title:``, ``Priority:`` and
 ``Description:``. The HMAC is checked on the raw body before anything is parsed
 (``Authorization: HMAC base64(HMAC-SHA256(base64-decoded security token, raw body))``, as
 Microsoft's Node, C# and Python samples compute it), the text is read
-(``syncd.core.intake``), the request and its topic action are stored in one transaction, and
+(``syncd.core.teams_text``), the request and its topic action are stored in one transaction, and
 Teams gets its reply at once (it waits five seconds at most): the title, the priority, and
 that the topic is on its way. Text that cannot be read gets a reply naming what is missing
 or wrong, with the format, and nothing is stored. The Activity id dedupes.
@@ -19,7 +19,7 @@ import hmac
 from flask import Blueprint, request
 
 from syncd.core.events import parse_body
-from syncd.core.intake import accepted_reply, corrective_reply, duplicate_reply, teams_request
+from syncd.core.teams_text import accepted_reply, corrective_reply, duplicate_reply, teams_request
 from syncd.errors import PayloadError, SignatureError, StorageError, SyncdError
 from syncd.inbox.intake_http import REQUESTS, json_answer, log, read_body, save
 

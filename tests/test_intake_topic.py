@@ -175,6 +175,9 @@ def test_discourse_refusing_fails_the_intake_with_its_words(tmp_path):
         out = CliRunner().invoke(main, ["--config", str(tmp_path / "config.yaml"), "outbox",
                                         "--failed"], catch_exceptions=False).output
         assert "intake 1" in out and "create_intake_topic" in out and "Title is too short" in out
+        out = CliRunner().invoke(main, ["--config", str(tmp_path / "config.yaml"), "intake",
+                                        "--failed"], catch_exceptions=False).output
+        assert "form  failed" in out and TITLE in out and "Title is too short" in out
 
 
 def test_a_topic_held_for_approval_fails_saying_where_it_is(tmp_path):

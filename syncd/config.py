@@ -166,8 +166,9 @@ def _teams_token(v):
     import binascii
     if not isinstance(v, str):
         return "a string"
-    try:
-        return v == "" or len(base64.b64decode(v, validate=True)) >= 16 or \
+    try:   # several webhooks (one per team): their tokens separated by commas
+        return v == "" or all(len(base64.b64decode(t.strip(), validate=True)) >= 16
+                              for t in v.split(",")) or \
             "the security token Teams showed (base64), or empty"
     except (binascii.Error, ValueError):
         return "the security token Teams showed when the outgoing webhook was made (base64), or empty"
@@ -218,7 +219,8 @@ SCHEMA: dict[str, Any] = {
                   "page_size": (_pos_int, 30)},
     "intake": {
         "teams": {"security_token": (_teams_token, "", "the token Teams shows when the outgoing "
-                                     "webhook is made; empty: POST /intake/teams is off")},
+                                     "webhook is made (several webhooks: their tokens, comma-"
+                                     "separated); empty: POST /intake/teams is off")},
         "form": {"token": (_bearer, "", "clients send Authorization: Bearer <token>; empty: "
                            "POST /intake/form and GET /intake/{id} are off")},
         "category": (_blank_or_slug, "", "where new topics go (empty: the first of "

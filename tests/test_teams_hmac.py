@@ -88,3 +88,14 @@ def test_another_token_does_not_verify():
     other = base64.b64encode(b"\x01" * 32).decode()
     with pytest.raises(SignatureError, match="security_token"):
         verify(other, SHORT, VECTORS[0][1])
+
+
+def test_several_webhooks_each_verify_with_their_own_token():
+    """Comma-separated tokens (one outgoing webhook per team): either one's signature passes,
+    a third token's does not."""
+    other = base64.b64encode(b"\x02" * 32).decode()
+    both = f"{other}, {DOCS_KEY}"
+    verify(both, SHORT, VECTORS[0][1])
+    verify(both, SHORT, sign(other, SHORT))
+    with pytest.raises(SignatureError):
+        verify(both, SHORT, sign(base64.b64encode(b"\x03" * 32).decode(), SHORT))

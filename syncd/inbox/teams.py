@@ -34,7 +34,8 @@ def sign(security_token: str, body: bytes) -> str:
 
 
 def verify(security_token: str, body: bytes, header: str | None) -> None:
-    """Raise ``SignatureError`` unless ``header`` is Teams' HMAC of the raw ``body``."""
+    """Raise ``SignatureError`` unless ``header`` is Teams' HMAC of the raw ``body`` with the
+    token (or one of the comma-separated tokens: one outgoing webhook per team)."""
     if not header:
         raise SignatureError("missing Authorization: HMAC <signature> (is this a Teams "
                              "outgoing webhook?)")
@@ -44,11 +45,13 @@ def verify(security_token: str, body: bytes, header: str | None) -> None:
     if not body:
         raise SignatureError("an empty body cannot be authenticated")
     try:
-        expected = sign(security_token, body)[len(SCHEME) + 1:]
+        expected = [sign(t.strip(), body)[len(SCHEME) + 1:] for t in security_token.split(",")]
     except (binascii.Error, ValueError):
         raise SignatureError("intake.teams.security_token is not base64: copy it again from "
                              "Teams") from None
-    if not hmac.compare_digest(given.strip().encode("ascii", "replace"), expected.encode("ascii")):
+    given_bytes = given.strip().encode("ascii", "replace")
+    matches = [hmac.compare_digest(given_bytes, e.encode("ascii")) for e in expected]
+    if not any(matches):
         raise SignatureError("the HMAC does not match: intake.teams.security_token differs "
                              "from the token Teams showed for this webhook")
 

@@ -175,3 +175,17 @@ def test_topic_body_says_who_asked_when_syncd_posts_it():
     mine = topic_raw("It broke.", who, "form", True)
     assert "Reported by" not in mine and mine.startswith("It broke.")
     assert "jane@example.edu" not in topic_raw("It broke.", who, "teams", False)
+
+
+def test_only_the_webhooks_own_mention_is_dropped():
+    """The HTML's Mention span of the webhook (the Activity's recipient) goes; a colleague's
+    mention keeps the name; a typo label right after the webhook's mention is still a label."""
+    html = ('<p><span itemtype="http://schema.skype.com/Mention" itemid="0">Helpdesk</span>'
+            f'&nbsp;Titel: {TITLE}</p><p>Description: ask <span itemtype='
+            '"http://schema.skype.com/Mention" itemid="1">Bob Smith</span> first</p>')
+    activity = {"type": "message", "id": "1", "from": {"name": "Jane"},
+                "recipient": {"id": "28:x", "name": "Helpdesk"},
+                "text": "ignored", "attachments": [{"contentType": "text/html", "content": html}]}
+    req, problems = teams_request(activity)
+    assert problems == () and (req.title, req.description) == (TITLE, "ask Bob Smith first")
+    assert text_of_html("<at>Helpdesk</at> Title: x <at>Bob</at> y") == "Title: x Bob y"

@@ -35,20 +35,30 @@ TEAMS_FORMAT = ("Title: Printer on floor 3 jams on every job\n"
 # --- text helpers ------------------------------------------------------------------------
 
 class _TextOfHtml(html.parser.HTMLParser):
-    """Text of an HTML fragment: block ends and ``<br>`` become line breaks, mentions
-    (``<at>Name</at>``) are dropped, entities decoded."""
+    """Text of an HTML fragment: block ends and ``<br>`` become line breaks, entities are
+    decoded, and mentions (``<at>Name</at>`` in ``text``, ``<span itemtype=".../Mention">`` in
+    the HTML) of the webhook itself are dropped; other mentions keep their name."""
 
     BREAKS = {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
               "pre", "ul", "ol", "table"}
 
-    def __init__(self) -> None:
+    def __init__(self, webhook: str | None) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
-        self._in_mention = 0
+        self.webhook = (webhook or "").strip().casefold() or None
+        self._mention: list[str] | None = None   # the text of the mention being read
+        self._depth = 0                           # tags open inside it
+        self._mentions = 0
+
+    def _is_mention(self, tag: str, attrs: Any) -> bool:
+        return tag == "at" or (tag == "span" and any(
+            k == "itemtype" and (v or "").endswith("/Mention") for k, v in attrs))
 
     def handle_starttag(self, tag: str, attrs: Any) -> None:
-        if tag == "at":
-            self._in_mention += 1
+        if self._mention is not None:
+            self._depth += 1
+        elif self._is_mention(tag, attrs):
+            self._mention, self._depth = [], 0
         elif tag == "br":
             self.parts.append("\n")
         elif tag == "li":
@@ -57,23 +67,30 @@ class _TextOfHtml(html.parser.HTMLParser):
             self.parts.append("\n")
 
     def handle_startendtag(self, tag: str, attrs: Any) -> None:
-        if tag == "br":
+        if tag == "br" and self._mention is None:
             self.parts.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "at":
-            self._in_mention = max(0, self._in_mention - 1)
+        if self._mention is not None:
+            if self._depth:
+                self._depth -= 1
+                return
+            name, self._mention = "".join(self._mention).strip(), None
+            self._mentions += 1
+            ours = name.casefold() == self.webhook if self.webhook else self._mentions == 1
+            if not ours:
+                self.parts.append(name)
         elif tag in self.BREAKS and tag != "br":
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
-        if not self._in_mention:
-            self.parts.append(data)
+        (self._mention if self._mention is not None else self.parts).append(data)
 
 
-def text_of_html(fragment: str) -> str:
-    """Plain text of a Teams message (HTML or plain, with ``<at>`` mentions)."""
-    parser = _TextOfHtml()
+def text_of_html(fragment: str, webhook: str | None = None) -> str:
+    """Plain text of a Teams message (HTML or plain, with mentions). ``webhook``: the name of
+    the outgoing webhook, whose mentions are dropped (unknown: the first mention is)."""
+    parser = _TextOfHtml(webhook)
     parser.feed(fragment or "")
     parser.close()
     text = "".join(parser.parts).replace("\xa0", " ").replace("\r\n", "\n").replace("\r", "\n")
@@ -183,13 +200,15 @@ def teams_request(activity: Mapping[str, Any], min_title: int = 15) -> tuple[Int
 
 def activity_text(activity: Mapping[str, Any]) -> str:
     """The message's text: the ``text/html`` attachment when there is one (it keeps the line
-    breaks), else ``text``; mentions of the webhook removed."""
+    breaks), else ``text``; mentions of the webhook (the Activity's ``recipient``) removed."""
+    recipient = activity.get("recipient")
+    webhook = recipient.get("name") if isinstance(recipient, Mapping) else None
     for attachment in activity.get("attachments") or []:
         if isinstance(attachment, Mapping) and attachment.get("contentType") == "text/html" \
                 and isinstance(attachment.get("content"), str):
-            return text_of_html(attachment["content"])
+            return text_of_html(attachment["content"], webhook)
     text = activity.get("text")
-    return text_of_html(text) if isinstance(text, str) else ""
+    return text_of_html(text, webhook) if isinstance(text, str) else ""
 
 
 # --- what Teams is answered ---------------------------------------------------------------

@@ -55,7 +55,7 @@ class DiscourseStandIn(StandIn):
         self.calls: deque[float] = deque()
         self.rejected_429 = 0
         self._next_topic, self._next_post = 1000, 5000
-        self.users: dict[str, dict[str, Any]] = {}
+        self.accounts: dict[str, dict[str, Any]] = {}
         self.add_user("system", "no-reply@forum.example.com", admin=True, user_id=-1)
         self.single_user_key = False
         self.min_topic_title_length = 15
@@ -93,12 +93,12 @@ class DiscourseStandIn(StandIn):
 
     def add_user(self, username: str, email: str, *, admin: bool = False, staged: bool = False,
                  active: bool = True, suspended: bool = False, user_id: int | None = None) -> dict:
-        user = {"id": user_id if user_id is not None else 100 + len(self.users),
+        user = {"id": user_id if user_id is not None else 100 + len(self.accounts),
                 "username": username, "name": username.title(), "email": email.lower(),
                 "admin": admin, "moderator": False, "staged": staged, "active": active,
                 "suspended_till": "2099-01-01T00:00:00.000Z" if suspended else None,
                 "trust_level": 1}
-        self.users[username.lower()] = user
+        self.accounts[username.lower()] = user
         return user
 
     def emit_to(self, url: str, secret: str) -> None:
@@ -154,10 +154,10 @@ class DiscourseStandIn(StandIn):
                 return 403, JSON, {"errors": ["You are not permitted to view the requested resource."],
                                    "error_type": "invalid_access"}
             acting = (headers.get("Api-Username") or "system").lower()
-            if acting not in self.users or (self.single_user_key and acting != "system"):
+            if acting not in self.accounts or (self.single_user_key and acting != "system"):
                 return 403, JSON, {"errors": ["You supplied invalid authentication credentials."],
                                    "error_type": "invalid_access"}
-            self._acting = self.users[acting]["username"]
+            self._acting = self.accounts[acting]["username"]
             return self._route(method, path, parse_qs(query), payload)
 
     def _over_limit(self) -> bool:
@@ -216,16 +216,16 @@ class DiscourseStandIn(StandIn):
         return 200, JSON, view
 
     def _user_id(self, username):
-        user = self.users.get((username or "").lower())
+        user = self.accounts.get((username or "").lower())
         return user["id"] if user else None
 
     def _admin_users(self, flag, query, payload):
-        acting = self.users[(self._acting or "system").lower()]
+        acting = self.accounts[(self._acting or "system").lower()]
         if not acting["admin"]:
             return 403, JSON, {"errors": ["You are not permitted to view the requested resource."],
                                "error_type": "invalid_access"}
         email = (query.get("email") or [""])[-1].lower()
-        found = [u for u in self.users.values() if (not email or u["email"] == email)
+        found = [u for u in self.accounts.values() if (not email or u["email"] == email)
                  and u["username"] != "system"]
         show = (query.get("show_emails") or ["false"])[-1] == "true"
         return 200, JSON, [{k: v for k, v in u.items() if show or k != "email"} for u in found]
@@ -295,7 +295,7 @@ class DiscourseStandIn(StandIn):
     def _emit(self, topic: dict, post: dict) -> None:
         import requests
         time.sleep(0.05)   # Sidekiq: after the API answer
-        user = self.users.get(post["username"].lower()) or {"id": None, "name": None}
+        user = self.accounts.get(post["username"].lower()) or {"id": None, "name": None}
         basic = {"id": user["id"], "username": post["username"], "name": user.get("name"),
                  "avatar_template": f"/user_avatar/forum/{post['username']}/{{size}}/1_2.png"}
         cat = next((c["slug"] for c in CATEGORIES if c["id"] == topic["category_id"]), None)

@@ -10,15 +10,19 @@ Toggles: ``down`` (502), ``rate_limit_next(n, wait)`` (429 with ``Retry-After`` 
 ``extras.wait_seconds``), ``forbidden`` (403), and a rolling per-minute admin limit.
 Every request is kept in ``log`` as ``(method, path, query, json_body)``.
 
-Intake (additive): users with emails (``add_user``), ``GET /admin/users/list/{flag}.json``
-with ``email=`` (AdminUserIndexQuery's exact, lowercased match on the primary email; an
-array shaped as AdminUserListSerializer, admins only), ``Api-Username`` acting as that user
-(unknown users get 403 ``invalid_api_credentials`` as DefaultCurrentUserProvider answers;
-``single_user_key`` makes the key act as ``system`` only), a new topic's title checked against
-``min_topic_title_length`` (15, 422 as Discourse words it), and ``emit_to(url, secret)``: every
-new topic is delivered to that URL as Discourse's webhooks do (``topic_created`` then the first
-post's ``post_created``, WebHookTopicViewSerializer / WebHookPostSerializer shapes with the
-topic's ``external_id``, signed ``sha256=`` + hex HMAC), from a thread after the answer.
+Intake (additive): forum accounts with emails (``add_user``, kept in ``accounts``);
+``GET /admin/users/list/{flag}.json`` with ``email=`` (AdminUserIndexQuery's exact,
+lowercased match on the primary email; an array shaped as AdminUserListSerializer, admins
+only); ``Api-Username`` acting as that user (unknown users get 403
+``invalid_api_credentials`` as DefaultCurrentUserProvider answers; ``single_user_key`` makes
+the key act as ``system`` only); a new topic's title checked against
+``min_topic_title_length`` (15, 422 as Discourse words it); ``needs_approval`` users' topics
+answered ``action: enqueued`` (PostsController#backwards_compatible_json);
+``stall_next_create`` (the topic is made, its answer held); and ``emit_to(url, secret)``:
+every new topic is delivered to that URL as Discourse's webhooks do (``topic_created`` then
+the first post's ``post_created``, WebHookTopicViewSerializer / WebHookPostSerializer shapes
+with the topic's ``external_id``, signed ``sha256=`` + hex HMAC), from a thread after the
+answer, retried while syncd does not answer.
 """
 from __future__ import annotations
 

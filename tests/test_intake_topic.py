@@ -192,3 +192,22 @@ def test_a_topic_held_for_approval_fails_saying_where_it_is(tmp_path):
         view = client.get("/intake/1", headers=BEARER).get_json()
         assert view["status"] == "failed" and "review queue" in view["error"]
         assert len([1 for m, p, q, b in forum.log if (m, p) == ("POST", "/posts.json")]) == 1
+
+
+def test_the_same_title_twice_gets_the_request_number(tmp_path):
+    """Discourse's titles are unique ('Title has already been used'): the second request with
+    the same title is posted with its request number; a crash retry still finds it."""
+    with DiscourseStandIn() as forum:
+        store, client, worker = setup(tmp_path, forum)
+        client.post("/intake/form", json=FORM, headers=BEARER)
+        client.post("/intake/form", json={**FORM, "external_id": "other"}, headers=BEARER)
+        drain(worker)
+        titles = sorted(t["title"] for t in created(forum))
+        assert titles == [TITLE, f"{TITLE} (request #2)"]
+        assert client.get("/intake/2", headers=BEARER).get_json()["status"] == "created"
+        action = outbox.Action(id=2, ticket_id=-2, kind="create_intake_topic",
+                               params=json.loads(store.db().conn.execute(
+                                   "SELECT params FROM outbox WHERE id = 2").fetchone()[0]),
+                               rule=None, delivery_id=None, attempts=2, created_at="x")
+        again = worker.gateway.perform(action, lambda k, v: None, retrying=True)
+        assert again["already_posted"] is True and len(created(forum)) == 2

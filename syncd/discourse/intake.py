@@ -4,7 +4,9 @@
 intake-<id>``. Exactly once: a retry (the worker crashed after posting, or Discourse timed
 out) first looks up ``GET /t/external_id/intake-<id>.json`` (a 301 to the topic) and, when
 the topic is there, takes it instead of posting again; a 422 "External has already been
-taken" is treated the same way.
+taken" is treated the same way. Discourse's titles are unique: when two people ask
+about the same thing in the same words ("Title has already been used"), the second topic's
+title gets its request number.
 
 Who posts: when the requester's email belongs to an active forum user (``GET
 /admin/users/list/active.json?email=``, AdminUserIndexQuery's exact match on the primary
@@ -54,13 +56,21 @@ def find_user(gw: Any, email: str | None) -> str | None:
     return None
 
 
-def existing(gw: Any, external_id: str, title: str) -> dict[str, Any] | None:
+def second_title(params: dict[str, Any]) -> str:
+    """The title used when the forum already has a topic with the first (titles are unique
+    unless allow_duplicate_topic_titles): the same words and the request number."""
+    suffix = f" (request #{params['intake_id']})"
+    return params["title"][:255 - len(suffix)].rstrip() + suffix
+
+
+def existing(gw: Any, external_id: str, title: str | tuple[str, ...]) -> dict[str, Any] | None:
     """The topic made for this intake by an earlier attempt, if Discourse has it."""
     topic = gw._call("GET", f"/t/external_id/{quote(external_id, safe='')}.json",
                      missing_ok=True, follow=True)
     if not isinstance(topic, dict) or not topic.get("id"):
         return None
-    if _loose(topic.get("title")) != _loose(title):
+    titles = (title,) if isinstance(title, str) else title
+    if _loose(topic.get("title")) not in {_loose(t) for t in titles}:
         raise PermanentError(f"Discourse already has topic {topic['id']} with external_id "
                              f"{external_id} but another title ({topic.get('title')!r}): was "
                              "syncd's database replaced? Rename that topic's external_id or "
@@ -73,14 +83,17 @@ def existing(gw: Any, external_id: str, title: str) -> dict[str, Any] | None:
 
 def create_topic(gw: Any, params: dict[str, Any], retrying: bool) -> dict[str, Any]:
     """Carry out one ``create_intake_topic`` action; returns what to keep as its result."""
-    ext, title = params["external_id"], params["title"]
-    found = existing(gw, ext, title) if retrying else None
+    found = existing(gw, params["external_id"], _titles(params)) if retrying else None
     if found is None:
         found = _post(gw, params)
     slug = found.pop("slug", None) or "topic"
     found["topic_url"] = f"{gw.base_url}/t/{slug}/{found['topic_id']}"
     found["intake_id"] = params["intake_id"]
     return found
+
+
+def _titles(params: dict[str, Any]) -> tuple[str, str]:
+    return params["title"], second_title(params)
 
 
 def _post(gw: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -114,11 +127,17 @@ def _create(gw: Any, params: dict[str, Any], fields: dict[str, Any],
     try:
         return gw._call("POST", "/posts.json", as_user=user, **fields) or {}
     except PermanentError as exc:
-        if exc.status == 422 and "external" in str(exc).lower():
-            found = existing(gw, params["external_id"], params["title"])
+        words = str(exc).lower()
+        if exc.status == 422 and "external" in words:
+            found = existing(gw, params["external_id"], _titles(params))
             if found is not None:
                 return {"topic_id": found["topic_id"], "topic_slug": found.get("slug"),
                         "username": found.get("posted_as"), "already_posted": True}
+        if exc.status == 422 and "already been used" in words and \
+                fields["title"] != second_title(params):   # two people, one problem
+            log.info("intake_title_taken", intake_id=params["intake_id"],
+                     hint="the forum has a topic with this title: posted with the request number")
+            return _create(gw, params, {**fields, "title": second_title(params)}, user)
         raise
 
 

@@ -267,6 +267,10 @@ class DiscourseStandIn(StandIn):
         if ext and any(t.get("external_id") == ext for t in self.topics.values()):
             return 422, JSON, {"errors": ["External has already been taken"]}
         title = payload.get("title", "")
+        if payload.get("archetype") != "private_message" and any(
+                t["title"].lower() == title.strip().lower() and t["archetype"] == "regular"
+                for t in self.topics.values()):   # TopicTitleUniquenessValidator (PMs exempt)
+            return 422, JSON, {"errors": ["Title has already been used"]}
         if len(title.strip()) < self.min_topic_title_length:
             return 422, JSON, {"errors": [f"Title is too short (minimum is "
                                           f"{self.min_topic_title_length} characters)"]}

@@ -89,10 +89,13 @@ def test_priorities_are_tolerant_but_not_guessed(given, expected):
 
 
 def test_corrective_reply_names_the_problems_and_shows_the_format():
-    """The reply lists what is wrong and the three-line format."""
-    text = corrective_reply(parse_teams_text("hi").problems)
-    assert "Title is missing" in text and "Title: " in text and "Priority: " in text
-    assert "Description: " in text and "saved nothing" in text
+    """The reply lists what is wrong and the three-line format; a message with no field at
+    all ("help", a chat line) is told so rather than given two 'missing' lines."""
+    text = corrective_reply(parse_teams_text(f"Title: {TITLE}\nPriority: soon").problems)
+    assert "'soon' is not a priority" in text and "Description is missing" in text
+    assert "Title: " in text and "Priority: " in text and "Description: " in text
+    assert "saved nothing" in text
+    assert "no Title: or Description:" in corrective_reply(parse_teams_text("help").problems)
 
 
 def test_teams_request_takes_the_html_attachment_and_the_sender():

@@ -227,6 +227,9 @@ def duplicate_reply(intake_id: int) -> str:
 def corrective_reply(problems: tuple[Problem, ...] | list[Problem]) -> str:
     """The Teams answer when nothing was stored: what is wrong, and the format."""
     lines = "\n".join(f"- {p.message}" for p in problems)
+    fields = {p.field for p in problems}
+    if fields == {"Title", "Description"} and all("missing" in p.message for p in problems):
+        lines = "- I found no Title: or Description: in your message"   # "help", or a chat
     return ("I could not make a ticket of that, and saved nothing:\n\n" + lines +
-            "\n\nWrite it like this, each on its own line, mentioning me first:\n\n" +
-            "\n".join(TEAMS_FORMAT.split("\n")))
+            "\n\nTo ask the helpdesk, mention me and write, each on its own line:\n\n" +
+            "\n\n".join(TEAMS_FORMAT.split("\n")))   # Teams' markdown: a line a paragraph

@@ -60,7 +60,7 @@ def blueprint(receiver) -> Blueprint:
                                    ticket_categories(settings, conn))
         if req is None:
             return _invalid([p.as_dict() for p in problems])
-        intake_id, duplicate, category = save(settings, receiver.store, req)
+        intake_id, duplicate, category = save(receiver, req)
         if duplicate:
             REQUESTS.labels("form", "duplicate").inc()
             return json_answer({"status": "duplicate", "intake_id": intake_id}, 200)

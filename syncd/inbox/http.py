@@ -42,6 +42,7 @@ class Receiver:
     pressure: Any = None            # an IngestPressure the processor yields to
     rules_count: Callable[[], int | None] = lambda: None
     delivery_health: Callable[[sqlite3.Connection], dict[str, Any]] | None = None
+    outbox_wake: threading.Event | None = None   # set when an intake's topic action is stored
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def ticket_category_ids(self, conn: sqlite3.Connection) -> tuple[frozenset[int] | None, list[str]]:

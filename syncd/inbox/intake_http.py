@@ -18,7 +18,7 @@ from syncd.config import Settings
 from syncd.core.intake import IntakeRequest, choose_category
 from syncd.errors import PayloadTooLarge, SignatureError, StorageError
 from syncd.store import categories, intakes
-from syncd.store.db import Store, transaction
+from syncd.store.db import transaction
 
 log = logs.get("syncd.intake")
 REQUESTS = Counter("syncd_intake_requests_total", "Intake requests (Teams, form), by answer",
@@ -67,8 +67,10 @@ def ticket_categories(settings: Settings, conn: sqlite3.Connection) -> tuple[Any
     return tuple(out)
 
 
-def save(settings: Settings, store: Store, req: IntakeRequest) -> tuple[int, bool, Any]:
-    """Store the request and its topic action; ``(intake id, duplicate, category)``."""
+def save(receiver: Any, req: IntakeRequest) -> tuple[int, bool, Any]:
+    """Store the request and its topic action; ``(intake id, duplicate, category)``. The
+    delivery workers are woken: the topic is made at once, not at their next poll."""
+    settings, store = receiver.settings, receiver.store
     i = settings.intake
     category = choose_category(req.priority, req.category, i.categories_by_priority,
                                i.default_category(tuple(settings.discourse.categories)))
@@ -82,4 +84,6 @@ def save(settings: Settings, store: Store, req: IntakeRequest) -> tuple[int, boo
         log.error("intake_not_stored", source=req.source, error=str(exc))
         raise StorageError(f"could not store the request ({exc}); nothing was saved: send it "
                            "again once the database is writable") from exc
+    if not duplicate and getattr(receiver, "outbox_wake", None) is not None:
+        receiver.outbox_wake.set()
     return intake_id, duplicate, category

@@ -85,7 +85,7 @@ def blueprint(receiver) -> Blueprint:
             log.info("intake_unreadable", source="teams", problems=[p.message for p in problems])
             return json_answer(message(corrective_reply(problems)), 200)
         try:
-            intake_id, duplicate, category = save(settings, receiver.store, req)
+            intake_id, duplicate, category = save(receiver, req)
         except StorageError as exc:  # Teams does not retry: tell the person, in the channel
             REQUESTS.labels("teams", "503").inc()
             return json_answer(message(f"The helpdesk could not save this just now, so nothing "

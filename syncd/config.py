@@ -101,6 +101,22 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class IntakeSettings:
+    """Tickets asked for outside Discourse: a Teams outgoing webhook and a form (docs/intake.md)."""
+
+    teams_security_token: str = ""
+    form_token: str = ""
+    category: str | int = ""          # "": the first of discourse.categories
+    categories_by_priority: Mapping[str, str | int] = field(default_factory=dict)
+    min_title_length: int = 15
+
+    def default_category(self, ticket_categories: tuple[str | int, ...]) -> str | int | None:
+        if self.category not in ("", None):
+            return self.category
+        return ticket_categories[0] if ticket_categories else None
+
+
+@dataclass(frozen=True)
 class Settings:
     path: str = DEFAULT_PATH
     timezone: str = "UTC"
@@ -115,6 +131,7 @@ class Settings:
     outbox: OutboxSettings = OutboxSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
     web: WebSettings = WebSettings()
+    intake: IntakeSettings = IntakeSettings()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -172,6 +189,32 @@ def _tz(v):
         return True
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         return "an IANA time zone such as Asia/Kolkata or UTC"
+def _teams_token(v):
+    import base64
+    import binascii
+    if not isinstance(v, str):
+        return "a string"
+    try:   # several webhooks (one per team): their tokens separated by commas
+        return v == "" or all(len(base64.b64decode(t.strip(), validate=True)) >= 16
+                              for t in v.split(",")) or \
+            "the security token Teams showed (base64), or empty"
+    except (binascii.Error, ValueError):
+        return "the security token Teams showed when the outgoing webhook was made (base64), or empty"
+def _bearer(v):
+    if not isinstance(v, str):
+        return "a string"
+    return v == "" or len(v) >= 16 or "at least 16 characters (make one with: openssl rand -hex 24), or empty"
+def _blank_or_slug(v):
+    return v == "" or v is None or _slug_or_id(v)
+def _priority_map(v):
+    from syncd.core.tickets import PRIORITIES
+    if not isinstance(v, dict):
+        return "a mapping of priority: category"
+    bad = [k for k in v if k not in PRIORITIES]
+    if bad:
+        return f"a mapping whose keys are {', '.join(PRIORITIES)} (not '{bad[0]}')"
+    wrong = [k for k, c in v.items() if _slug_or_id(c) is not True]
+    return not wrong or f"a mapping of priority: category slug or id (check '{wrong[0]}')"
 def _category_map(v):
     if not isinstance(v, dict):
         return "a mapping of slug: id"
@@ -222,9 +265,22 @@ SCHEMA: dict[str, Any] = {
         "smtp_password": (_str, "", "its password (from the environment)"),
         "email_from": (_str, "", "the From: of alert emails"),
     },
+    "intake": {
+        "teams": {"security_token": (_teams_token, "", "the token Teams shows when the outgoing "
+                                     "webhook is made (several webhooks: their tokens, comma-"
+                                     "separated); empty: POST /intake/teams is off")},
+        "form": {"token": (_bearer, "", "clients send Authorization: Bearer <token>; empty: "
+                           "POST /intake/form and GET /intake/{id} are off")},
+        "category": (_blank_or_slug, "", "where new topics go (empty: the first of "
+                     "discourse.categories)"),
+        "categories_by_priority": (_priority_map, {}, "priority: category pairs; override "
+                                   "category for those priorities"),
+        "min_title_length": (_pos_int, 15, "the forum's min_topic_title_length: shorter titles "
+                             "are refused at once"),
+    },
 }
 SECRET_KEYS = {"webhook_secret", "api_key", "url",   # never echoed: chat URLs carry a token
-               "discourse_connect_secret", "smtp_password"}
+               "discourse_connect_secret", "smtp_password", "security_token", "token"}
 CHANNEL_SCHEMA = {"type": (_str, "gchat"), "url": (_url, ""), "messages_per_minute": (_pos_int, 60)}
 
 
@@ -292,6 +348,7 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
     top = _check_section(SCHEMA, src.data, (), src, problems)
     channels = _channels((src.data or {}).get("channels") if isinstance(src.data, dict) else None,
                          src, problems)
+    problems += _intake_problems(top, src)
     if problems:
         raise ConfigError(problems)
     d = top["discourse"]
@@ -306,7 +363,30 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
         processor=ProcessorSettings(**top["processor"]), outbox=OutboxSettings(**top["outbox"]),
         reconcile=ReconcileSettings(**top["reconcile"]),
         web=WebSettings(**{**top["web"], "base_url": top["web"]["base_url"].rstrip("/"),
-                           "chat_webhook_hosts": tuple(top["web"]["chat_webhook_hosts"])}))
+                           "chat_webhook_hosts": tuple(top["web"]["chat_webhook_hosts"])}),
+        intake=_intake(top["intake"]))
+
+
+def _intake_problems(top: dict[str, Any], src: yamlsrc.Source) -> list[str]:
+    """Intake categories outside discourse.categories: their topics would never be tickets."""
+    wanted = list(top["discourse"]["categories"])
+    if not wanted:
+        return []
+    ids = {top["discourse"]["category_map"].get(w) for w in wanted if isinstance(w, str)}
+    ok = set(wanted) | {i for i in ids if i is not None}
+    named = [(("intake", "category"), top["intake"]["category"])]
+    named += [(("intake", "categories_by_priority", p), c)
+              for p, c in top["intake"]["categories_by_priority"].items()]
+    return [f"{src.where(path)}: '{'.'.join(path)}' is {value!r}, not one of discourse.categories "
+            f"({', '.join(map(str, wanted))}): its topics would never become tickets"
+            for path, value in named if value not in ("", None) and value not in ok]
+
+
+def _intake(i: dict[str, Any]) -> IntakeSettings:
+    return IntakeSettings(teams_security_token=i["teams"]["security_token"],
+                          form_token=i["form"]["token"], category=i["category"] or "",
+                          categories_by_priority=dict(i["categories_by_priority"]),
+                          min_title_length=i["min_title_length"])
 
 
 def config_path(explicit: str | None = None) -> str:
@@ -341,6 +421,11 @@ def describe(settings: Settings) -> list[str]:
     w = settings.web
     lines.append(f"web: {w.base_url or 'no base_url'}, sign-in "
                  f"{'set' if w.discourse_connect_secret else 'off (no discourse_connect_secret)'}")
+    i = settings.intake
+    if i.teams_security_token or i.form_token:
+        lines.append(f"intake: teams {'on' if i.teams_security_token else 'off'}, form "
+                     f"{'on' if i.form_token else 'off'}, new topics in "
+                     f"{i.default_category(d.categories) or '(no category)'}")
     return lines
 
 

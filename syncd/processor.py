@@ -22,6 +22,7 @@ from syncd import logs, metrics
 from syncd.store import categories
 from syncd.store import deliveries
 from syncd.store import echoes
+from syncd.store import intakes
 from syncd.store import tickets as ticketstore
 from syncd.clock import iso, parse, utcnow
 from syncd.config import Settings
@@ -189,6 +190,7 @@ class Processor:
             return Outcome(note=transition.note)
         structlog.contextvars.bind_contextvars(ticket=ticket.id)
         ticket = replace(ticket, url=self.url_of(ticket, event))
+        ticket = intakes.adopt(conn, before, ticket, event.topic.external_id if event.topic else None, at)
         changes = echoes.mark(conn, ticket.id, _with_staff(transition.changes, staff),
                               self.settings.discourse.api_username, at)
         if event.extra.get("import"):

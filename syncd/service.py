@@ -173,7 +173,7 @@ def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> int
     receiver = Receiver(settings, store, secret, wake, writer=writer, pressure=pressure,
                         rules_count=lambda: len(service.rules.current) if service.rules.current else 0,
                         delivery_health=_delivery_health())
-    service.start_workers(wake, pressure)
+    receiver.outbox_wake = service.start_workers(wake, pressure).outbox_wake
     threading.Thread(target=_refresh_directory, args=(settings, store, service.rules),
                      name="directory", daemon=True).start()
     app = create_app(receiver)

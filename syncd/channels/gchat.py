@@ -72,11 +72,20 @@ def _fields(ticket: dict[str, Any], event: dict[str, Any], tz: ZoneInfo) -> list
         _field("Priority", _esc(ticket.get("priority") or "normal")),
         _field("Category", _esc(ticket.get("category") or ticket.get("category_id") or "-")),
         _field("Tags", _esc(", ".join(_tags(ticket.get("tags"))) or "none")),
-        _field("Author", _esc(ticket.get("author") or "-")),
+        _field("Author", _esc(_asked_by(ticket) or ticket.get("author") or "-")),
         _field("Likes", str(int(ticket.get("likes") or 0))),
         _field("Status", _esc(ticket.get("status") or "open")),
         _field("Event", f"{_esc(event_name)} · {_esc(when(event.get('at'), tz))}"),
     ]
+
+
+def _asked_by(ticket: dict[str, Any]) -> str | None:
+    """Intake tickets (Teams, a form): who asked, rather than the API user who posted."""
+    requester = ticket.get("requester") or {}
+    if not requester.get("name") or ticket.get("source") in (None, "discourse"):
+        return None
+    via = {"teams": "Teams", "form": "form"}.get(ticket["source"], ticket["source"])
+    return f"{requester['name']} (via {via})"
 
 
 def _sections(params: dict[str, Any], tz: ZoneInfo) -> list[dict[str, Any]]:

@@ -67,6 +67,7 @@ class Topic:
     posts_count: int | None = None
     deleted: bool = False
     accepted_post_id: int | None = None
+    external_id: str | None = None     # set by the API client that made it (intake-<id>)
     vote_count: int | None = None     # discourse-topic-voting; None where voting is off
 
     @property
@@ -217,6 +218,7 @@ def parse_topic(p: Mapping[str, Any]) -> Topic:
         posts_count=_int(p.get("posts_count")),
         deleted=p.get("deleted_at") is not None,
         accepted_post_id=_int(accepted.get("post_id")) if isinstance(accepted, Mapping) else None,
+        external_id=p.get("external_id") if isinstance(p.get("external_id"), str) else None,
         vote_count=_int(p.get("vote_count")),
     )
 

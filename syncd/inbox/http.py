@@ -17,7 +17,9 @@ from flask import Flask, Response, jsonify, request
 from syncd import logs, metrics, web
 from syncd.store import categories
 from syncd.store import deliveries
+from syncd.store import intakes
 from syncd.inbox import signature
+from syncd.inbox import form as intake_form, teams as intake_teams
 from syncd.config import Settings
 from syncd.errors import PayloadError, PayloadTooLarge, StorageError, SyncdError
 from syncd.core.events import REQUIRED_HEADERS, Event, parse_body
@@ -41,6 +43,7 @@ class Receiver:
     rules_count: Callable[[], int | None] = lambda: None
     delivery_health: Callable[[sqlite3.Connection], dict[str, Any]] | None = None
     connections: Callable[[], int] | None = None   # open client connections (waitress)
+    outbox_wake: threading.Event | None = None   # set when an intake's topic action is stored
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def ticket_category_ids(self, conn: sqlite3.Connection) -> tuple[frozenset[int] | None, list[str]]:
@@ -105,6 +108,9 @@ def create_app(receiver: Receiver) -> Flask:
             return _receive(receiver)
         finally:
             metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
+
+    for intake in (intake_teams, intake_form):  # POST /intake/teams, /intake/form, GET /intake/ID
+        app.register_blueprint(intake.blueprint(receiver))
 
     @app.get("/healthz")
     def healthz():
@@ -217,6 +223,7 @@ def _health(r: Receiver):
         conn = r.store.db().conn
         backlog = _backlog(conn)
         extra = r.delivery_health(conn) if r.delivery_health else {}
+        extra = {**extra, "intake": intakes.counts(conn)}
     except sqlite3.Error as exc:
         return jsonify({"status": "unavailable", "database": f"unreachable: {exc}"}), 503
     body = {"status": "ok", "database": "ok", "rules_loaded": r.rules_count(),

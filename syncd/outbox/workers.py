@@ -22,6 +22,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from syncd import logs, metrics
 from syncd.store import echoes
+from syncd.store import intakes
 from syncd.outbox import queue as outbox
 from syncd.outbox import subscribers
 from syncd.clock import iso, parse, utcnow
@@ -33,7 +34,7 @@ from syncd.store.db import Store, rows, transaction
 log = logs.get("syncd.delivery")
 DISCOURSE_KINDS = frozenset({"reply", "message_author", "suggest_similar", "set_visibility",
                              "move_to_category", "add_tags", "remove_tags", "close_topic",
-                             "promote_faq", "assign", "unassign"})
+                             "promote_faq", "assign", "unassign", intakes.ACTION_KIND})
 INLINE_ATTEMPTS = 3
 INLINE_MAX_WAIT = 2.0          # a longer Retry-After goes back to the outbox
 INLINE_BASE_WAIT = 0.25
@@ -147,8 +148,10 @@ class DeliveryWorker:
             return "dry_run", {"would": action.kind, "params": action.params}
         previous = self.gateway.keep_lease(lambda: self._renew(db, action))
         try:
-            return "sent", self.gateway.perform(action, self._expecter(db, action.ticket_id),
-                                                retrying, _ticket_category(db, action.ticket_id))
+            result = self.gateway.perform(action, self._expecter(db, action.ticket_id),
+                                          retrying, _ticket_category(db, action.ticket_id))
+            intakes.record_sent(db, action.kind, result)   # the topic an intake became
+            return "sent", result
         finally:
             self.gateway.keep_lease(previous)
 

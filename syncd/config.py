@@ -50,6 +50,8 @@ class ChannelSettings:
     type: str = "gchat"
     url: str = ""
     messages_per_minute: int = 60
+    quiet_hours: Any = None        # {calendar: NAME}: non-urgent notifications wait for opening
+    digest: Any = None             # {below, at, calendar}: low ones go out together at set times
 
     @property
     def dry_run(self) -> bool:
@@ -93,6 +95,9 @@ class Settings:
     processor: ProcessorSettings = ProcessorSettings()
     outbox: OutboxSettings = OutboxSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    calendars: Mapping[str, Any] = field(default_factory=dict)   # name -> core.calendar.Calendar
+    slas: tuple = ()                                             # core.sla.Policy, in order
+    holds: Mapping[str, Any] = field(default_factory=dict)       # channel -> core.holds.Hold
 
     @property
     def tz(self) -> ZoneInfo:
@@ -144,6 +149,10 @@ def _tz(v):
         return True
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         return "an IANA time zone such as Asia/Kolkata or UTC"
+def _mapping_or_blank(v): return v is None or isinstance(v, dict) or "a mapping"
+def _list_or_blank(v): return v is None or isinstance(v, list) or "a list"
+
+
 def _category_map(v):
     if not isinstance(v, dict):
         return "a mapping of slug: id"
@@ -174,9 +183,16 @@ SCHEMA: dict[str, Any] = {
     "reconcile": {"interval_minutes": (_pos_num, 10.0), "full_every_hours": (_hours, 24.0),
                   "on_start": (_bool, True),
                   "page_size": (_pos_int, 30)},
+    "calendars": (_mapping_or_blank, {}, "named business calendars: timezone, weekly hours, "
+                  "holidays (country, subdiv, dates); 24x7 is built in"),
+    "slas": (_list_or_blank, [], "SLA policies: the first whose 'if' matches a ticket applies"),
 }
 SECRET_KEYS = {"webhook_secret", "api_key", "url"}  # never echoed: chat URLs carry a token
 CHANNEL_SCHEMA = {"type": (_str, "gchat"), "url": (_url, ""), "messages_per_minute": (_pos_int, 60)}
+CHANNEL_SCHEMA["quiet_hours"] = (_mapping_or_blank, None, "{calendar: NAME}: non-urgent "
+                                 "notifications wait until the calendar opens")
+CHANNEL_SCHEMA["digest"] = (_mapping_or_blank, None, "{below: high, at: [\"09:00\"], calendar}: "
+                            "notifications below a priority go out as one digest at set times")
 
 
 def _check_section(schema: dict, data: Any, path: tuple, src: yamlsrc.Source,
@@ -240,6 +256,8 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
     top = _check_section(SCHEMA, src.data, (), src, problems)
     channels = _channels((src.data or {}).get("channels") if isinstance(src.data, dict) else None,
                          src, problems)
+    from syncd import timeconfig
+    cals, slas, holds = timeconfig.parse(src, top["timezone"], channels, problems)
     if problems:
         raise ConfigError(problems)
     d = top["discourse"]
@@ -252,7 +270,8 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
         log_format=top["log_format"], server=ServerSettings(**top["server"]),
         discourse=discourse, channels=channels,
         processor=ProcessorSettings(**top["processor"]), outbox=OutboxSettings(**top["outbox"]),
-        reconcile=ReconcileSettings(**top["reconcile"]))
+        reconcile=ReconcileSettings(**top["reconcile"]),
+        calendars=cals, slas=slas, holds=holds)
 
 
 def config_path(explicit: str | None = None) -> str:

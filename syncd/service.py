@@ -73,6 +73,8 @@ class Service:
             self._spawn(reconcile)
         if self.rules is not None:
             self._spawn(_RulesWatcher(self.rules), idle=RULES_POLL_SECONDS)
+        from syncd.scheduler import POLL_SECONDS, Scheduler
+        self._spawn(Scheduler(self.settings, self.store, processor), idle=POLL_SECONDS)
         return processor
 
     def _spawn(self, worker: Any, wake: threading.Event | None = None,

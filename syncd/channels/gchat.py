@@ -24,7 +24,9 @@ import requests
 from syncd.clock import parse, utcnow
 from syncd.errors import PermanentError, TransientError
 from syncd.channels import register
+from syncd.channels import digest
 from syncd.channels.log import summary
+from syncd.core.sla import lines as sla_lines
 from syncd.outbox.pacing import TokenBucket
 
 REPLY_OPTION = "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
@@ -72,7 +74,13 @@ def _fields(ticket: dict[str, Any], event: dict[str, Any], tz: ZoneInfo) -> list
         _field("Likes", str(int(ticket.get("likes") or 0))),
         _field("Status", _esc(ticket.get("status") or "open")),
         _field("Event", f"{_esc(event_name)} · {_esc(when(event.get('at'), tz))}"),
-    ]
+    ] + _sla(ticket, tz)
+
+
+def _sla(ticket: dict[str, Any], tz: ZoneInfo) -> list[dict[str, Any]]:
+    """``first response due 14:00, in 2 h`` when the ticket has an SLA policy."""
+    said = sla_lines(ticket.get("sla"), tz, utcnow())
+    return [_field("SLA", _esc("; ".join(said)))] if said else []
 
 
 def _sections(params: dict[str, Any], tz: ZoneInfo) -> list[dict[str, Any]]:
@@ -102,12 +110,14 @@ def message(params: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     header = {"title": str(ticket.get("title") or f"Ticket {ticket.get('id')}")[:200],
               "subtitle": f"{str(ticket.get('priority') or 'normal').upper()} priority · "
                           f"#{ticket.get('id')} · {event_name}"}
-    card = {"header": header, "sections": _sections(params, tz)}
+    card = {"header": header, "sections": digest.sections(params) if digest.is_many(params)
+            else _sections(params, tz)}
     return {
         "text": (params.get("text") or headline)[:TEXT_CHARS],
         "fallbackText": headline,
         "cardsV2": [{"cardId": f"ticket-{ticket.get('id')}", "card": card}],
-        "thread": {"threadKey": thread_key(ticket.get("id"))},
+        "thread": {"threadKey": thread_key(ticket.get("id")) if ticket.get("id")
+                   else f"syncd-{event_name.replace(' ', '-') or 'summary'}"},
     }
 
 

@@ -49,7 +49,7 @@ class Calendar:
     name: str = ALWAYS
     timezone: str = "UTC"
     hours: Hours = (((0, 1440),),) * 7
-    holidays: frozenset[date] = frozenset()
+    holidays: frozenset[date] = field(default=frozenset(), repr=False)
     _tz: ZoneInfo = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:

@@ -62,6 +62,7 @@ class Ticket:
     topic_seq: int = 0
     solution_seq: int = 0
     fired_rules: frozenset[str] = frozenset()
+    sla: Any = field(default=None, compare=False)   # core.sla.snapshot, attached by the processor
 
     @property
     def status(self) -> str:
@@ -86,6 +87,7 @@ class Ticket:
             "first_response_at": self.first_response_at, "resolved_at": self.resolved_at,
             "accepted_post_id": self.accepted_post_id, "closed": self.closed,
             "deleted": self.deleted, "stage": self.stage,
+            **({"sla": self.sla} if self.sla else {}),
         }
 
     @classmethod
@@ -123,6 +125,8 @@ class Change:
     source: str = "webhook"
     by_syncd: bool = False
     at: str | None = None
+    target: str | None = None       # timer events: the SLA target (first_response, ...)
+    late: bool = False              # timer events: fired late (syncd was down when due)
 
 
 @dataclass(frozen=True)

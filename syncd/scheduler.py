@@ -56,7 +56,7 @@ class Scheduler:
         self.settings, self.store, self.processor = settings, store, processor
         self.keeper = processor.time
         self._rules_seen: Any = object()
-        self._gauges_at = 0.0
+        self._gauges_at = time.monotonic() - GAUGE_SECONDS + 5.0   # first figures 5 s in
         problems = check_rules(self.ruleset(), settings)
         if problems:
             raise RuleError(problems)

@@ -99,3 +99,13 @@ class TimeKeeper:
             plan = hold.plan(ticket.priority, now) if hold is not None else None
             if plan is not None:
                 timers.hold(conn, action_id, plan[0], iso(plan[1]))
+
+
+def with_sla(conn, settings: Any, tickets: list[Ticket], now: datetime) -> list[Ticket]:
+    """The tickets with their SLA snapshots (for ``syncd tickets`` and ``syncd ticket``)."""
+    if not settings.slas:
+        return tickets
+    book = sla.Book(tuple(settings.slas), dict(settings.calendars))
+    states = timers.load_slas(conn, [t.id for t in tickets])
+    return [replace(t, sla=sla.snapshot(sla.SlaState.from_dict(states.get(t.id)), book, now))
+            if t.id in states else t for t in tickets]

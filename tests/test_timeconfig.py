@@ -134,4 +134,4 @@ def test_time_rules_load_and_bad_ones_are_refused(tmp_path):
     assert any(":3:" in p and "{ticket_idle: {hours: 4" in p for p in found)
     assert any(":6:" in p and "mon-fri 09:00" in p for p in found)
     assert any(":10:" in p and "can only notify" in p for p in found)
-    assert any(":14:" in p and "'30mins' is not a duration" in p for p in found)
+    assert any(":13:" in p and "'30mins' is not a duration" in p for p in found)

@@ -52,7 +52,9 @@ def _stats(seconds: list[float]) -> dict[str, Any]:
 
 
 def build(conn, settings: Any, since: datetime, now: datetime, by: str | None = None,
-          calendar: Calendar | None = None) -> dict[str, Any]:
+          calendar: Calendar | None = None,
+          breaching: dict[tuple[str, str], int] | None = None) -> dict[str, Any]:
+    """The report; ``breaching`` (when given) also counts open tickets past a due time."""
     book = sla.Book(tuple(settings.slas), dict(settings.calendars))
     slugs = categories.load(conn, settings.discourse.category_map).by_id
     start = iso(since)
@@ -76,7 +78,9 @@ def build(conn, settings: Any, since: datetime, now: datetime, by: str | None = 
             g["resolved"] += 1
             g["resolution"].append(cal.between(parse(created), parse(resolved)))
         if created and created >= start:
-            _attainment(state, book, now, attain)
+            snap = _attainment(state, book, now, attain)
+            if breaching is not None and status in ("open", "answered"):
+                _count_breaching(snap, breaching)
     return {
         "since": start, "until": iso(now), "by": by,
         "groups": {k: {"opened": g["opened"], "resolved": g["resolved"],
@@ -89,22 +93,32 @@ def build(conn, settings: Any, since: datetime, now: datetime, by: str | None = 
     }
 
 
+def _count_breaching(snap: dict | None, out: dict[tuple[str, str], int]) -> None:
+    for target, t in (snap or {}).get("targets", {}).items():
+        if t["status"] == "breached":
+            out[(snap["policy"], target)] = out.get((snap["policy"], target), 0) + 1
+
+
 def _attainment(state: sla.SlaState, book: sla.Book, now: datetime,
-                out: dict[tuple[str, str], list[int]]) -> None:
+                out: dict[tuple[str, str], list[int]]) -> dict | None:
     snap = sla.snapshot(state, book, now)
     if not snap:
-        return
+        return None
     for target, t in snap["targets"].items():
         cell = out.setdefault((snap["policy"], target), [0, 0])
         if t["status"] == "met":
             cell[0] += 1
         elif t["status"] in ("met_late", "breached"):
             cell[1] += 1
+    return snap
 
 
 def refresh_gauges(conn, settings: Any, now: datetime) -> None:
     """The last 30 days' figures and the open tickets breaching now, as gauges."""
-    data = build(conn, settings, now - timedelta(days=30), now)
+    book = sla.Book(tuple(settings.slas), dict(settings.calendars))
+    counts: dict[tuple[str, str], int] = {(p.name, t): 0 for p in book.policies for t in p.targets}
+    since = now - timedelta(days=30)
+    data = build(conn, settings, since, now, breaching=counts)
     g = data["groups"].get("all") or {"opened": 0, "resolved": 0, "first_response": {},
                                       "resolution": {}}
     TICKETS.labels("opened").set(g["opened"])
@@ -116,14 +130,10 @@ def refresh_gauges(conn, settings: Any, now: datetime) -> None:
     for row in data["sla"]:
         if row["attainment"] is not None:
             ATTAINMENT.labels(row["policy"], row["target"]).set(row["attainment"])
-    book = sla.Book(tuple(settings.slas), dict(settings.calendars))
-    counts: dict[tuple[str, str], int] = {(p.name, t): 0 for p in book.policies for t in p.targets}
-    for (state_json,) in conn.execute(
+    for (state_json,) in conn.execute(     # open tickets older than the window
             "SELECT s.state FROM ticket_slas s JOIN tickets t ON t.id = s.ticket_id "
-            "WHERE t.status IN ('open', 'answered')"):
-        snap = sla.snapshot(sla.SlaState.from_dict(json.loads(state_json)), book, now)
-        for target, t in (snap or {}).get("targets", {}).items():
-            if t["status"] == "breached":
-                counts[(snap["policy"], target)] = counts.get((snap["policy"], target), 0) + 1
+            "WHERE t.status IN ('open', 'answered') AND t.created_at < ?", (iso(since),)):
+        _count_breaching(sla.snapshot(sla.SlaState.from_dict(json.loads(state_json)), book, now),
+                         counts)
     for (policy, target), n in counts.items():
         BREACHING.labels(policy, target).set(n)

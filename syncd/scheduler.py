@@ -32,7 +32,7 @@ log = logs.get("syncd.scheduler")
 POLL_SECONDS = 0.2
 BATCH = 50
 LATE_SECONDS = 60.0
-GAUGE_SECONDS = 60.0
+GAUGE_SECONDS = 300.0
 SUMMARY_ITEMS = 20
 OPEN = ("open", "answered")
 
@@ -56,7 +56,6 @@ class Scheduler:
         self.settings, self.store, self.processor = settings, store, processor
         self.keeper = processor.time
         self._rules_seen: Any = object()
-        self._gauges_at = time.monotonic() - GAUGE_SECONDS + 5.0   # first figures 5 s in
         problems = check_rules(self.ruleset(), settings)
         if problems:
             raise RuleError(problems)
@@ -76,9 +75,6 @@ class Scheduler:
         except sqlite3.OperationalError as exc:   # locked: the timers stay pending
             log.warning("scheduler_deferred", error=str(exc))
             return False
-        if time.monotonic() - self._gauges_at > GAUGE_SECONDS:
-            self._gauges_at = time.monotonic()
-            self.refresh_gauges(db, now)
         if (fired or released) and self.processor.outbox_wake is not None:
             self.processor.outbox_wake.set()
         return fired > 0
@@ -203,12 +199,28 @@ class Scheduler:
                          action_id=digest_id)
         return released
 
-    def refresh_gauges(self, db, now: datetime) -> None:
+
+
+class GaugeWorker:
+    """Keeps the report's figures as Prometheus gauges, every ``GAUGE_SECONDS``, in its own
+    thread: a read over every open ticket never delays a timer."""
+
+    name = "sla-gauges"
+
+    def __init__(self, settings: Any, store: Any):
+        self.settings, self.store = settings, store
+        self._at = time.monotonic() - GAUGE_SECONDS + 5.0     # the first figures 5 s in
+
+    def run_once(self, now: datetime | None = None) -> bool:
+        if time.monotonic() - self._at < GAUGE_SECONDS:
+            return False
+        self._at = time.monotonic()
         try:
             from syncd import report
-            report.refresh_gauges(db.conn, self.settings, now)
-        except Exception as exc:  # metrics must never stop the timers
+            report.refresh_gauges(self.store.db().conn, self.settings, now or utcnow())
+        except Exception as exc:  # metrics must never stop syncd
             log.warning("sla_gauges_failed", error=str(exc))
+        return False
 
 
 def replace_sla(ticket: Ticket, snap: Any) -> Ticket:

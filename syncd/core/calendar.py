@@ -56,14 +56,16 @@ class Calendar:
         object.__setattr__(self, "_tz", ZoneInfo(self.timezone))
         if not any(self.hours):
             raise ValueError("a calendar needs opening hours on at least one day")
+        object.__setattr__(self, "_always", all(day == ((0, 1440),) for day in self.hours)
+                           and not self.holidays)
 
     @classmethod
     def always(cls) -> "Calendar":
-        return cls(ALWAYS)
+        return _ALWAYS
 
     @property
     def is_always(self) -> bool:
-        return all(day == ((0, 1440),) for day in self.hours) and not self.holidays
+        return self._always  # type: ignore[attr-defined]
 
     @property
     def tz(self) -> ZoneInfo:
@@ -175,6 +177,9 @@ class Calendar:
                 if e > s:
                     out.append((s, e))
         return out
+
+
+_ALWAYS = Calendar(ALWAYS)
 
 
 # --- parsing the config's forms (the adapter adds file:line) ----------------------------------

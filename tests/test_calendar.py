@@ -11,7 +11,8 @@ from syncd.core.calendar import Calendar, parse_days, parse_hours, parse_range
 UTC = timezone.utc
 OFFICE, _ = parse_hours({"mon-fri": ["09:00-13:00", "14:00-18:00"], "sat": ["10:00-14:00"]})
 NIGHT, _ = parse_hours({"mon-fri": ["00:00-02:30", "22:00-24:00"], "sun": ["01:30-03:00"]})
-ZONES = ["Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "UTC"]
+ZONES = ["Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe",
+         "America/Santiago", "UTC"]   # Santiago changes its clocks at midnight
 HOLIDAYS = frozenset({date(2026, 3, 30), date(2026, 10, 26), date(2026, 12, 25)})
 
 

@@ -150,6 +150,8 @@ class Scheduler:
         ruleset = self.ruleset()
         if ruleset is self._rules_seen:
             return
+        for problem in check_rules(ruleset, self.settings):   # a reload: counted on 24x7
+            log.error("rules_calendar_unknown", problem=problem)
         wanted = {r.name: r for r in ruleset or () if r.timing and r.timing.event == "schedule"}
         with transaction(db) as conn:
             have = timers.schedules(conn)

@@ -200,3 +200,21 @@ def test_quiet_hours_hold_until_opening_but_urgent_goes(tmp_path):
     assert store.db().conn.execute("SELECT status FROM outbox").fetchone()[0] == "pending"
     hold = p.settings.holds["staff"]
     assert hold.plan("urgent", CREATED) is None and hold.plan("high", CREATED)[0] == "quiet"
+
+
+def test_a_ticket_card_shows_its_sla_due_time(tmp_path):
+    """A notification's card carries 'first response due HH:MM, in …' and stays valid."""
+    rules = """rules:
+  - name: new
+    on: topic_created
+    then: [{notify: staff}]
+"""
+    settings, store, p, _ = setup(tmp_path, rules)
+    deliver(store, p, ["topic_created", "post_created"], CREATED + timedelta(seconds=20))
+    params = json.loads(store.db().conn.execute("SELECT params FROM outbox").fetchone()[0])
+    assert params["ticket"]["sla"]["policy"] == "std"
+    card = message(params, settings.tz)
+    assert message_errors(card) == []
+    sla_field = [w for s in card["cardsV2"][0]["card"]["sections"] for w in s["widgets"]
+                 if w.get("decoratedText", {}).get("topLabel") == "SLA"]
+    assert sla_field and "first response" in sla_field[0]["decoratedText"]["text"]

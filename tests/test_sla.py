@@ -167,3 +167,19 @@ def test_state_round_trips_through_json_form():
     b = book()
     _, state = created(b)
     assert sla.SlaState.from_dict(state.as_dict()) == state
+
+
+def test_no_matching_policy_halts_the_clocks_until_one_matches():
+    """A ticket no policy matches keeps its used time, with no timers, until one matches."""
+    only_urgent = sla.Book((sla.Policy("urgent", "24x7", {"first_response": 600}, warn_at=None,
+                                       matches=lambda t, c: t.priority == "urgent"),))
+    t = Ticket(1, created_at=iso(T0), priority="urgent", announced=True)
+    state = sla.advance(sla.SlaState(), None, t, [Change("topic_created")], only_urgent, T0)
+    low = replace(t, priority="low")
+    state = step(only_urgent, state, t, low, ["priority_changed"], T0 + timedelta(minutes=2))
+    assert state.policy is None and sla.timers(state, only_urgent) == []
+    assert sla.snapshot(state, only_urgent, T0 + timedelta(hours=1)) is None
+    back = T0 + timedelta(hours=1)
+    state = step(only_urgent, state, low, t, ["priority_changed"], back)
+    assert sla.timers(state, only_urgent) == [("sla_breached", "first_response",
+                                               back + timedelta(minutes=8))]

@@ -161,13 +161,16 @@ def advance(state: SlaState, before: Any, after: Any, changes: Iterable[Any], bo
     if policy is None and not state.clocks:
         return SlaState()
     s = _Step(state, book, now)
+    if policy is None:      # no policy matches any more: the clocks wait for one that does
+        return SlaState(None, tuple(c.halt(s.old_cal, now) if c.running else c
+                                    for c in state.clocks), False)
     cal = book.calendar_of(policy)
-    if policy is None or policy.name != state.policy:  # checkpoint on the old calendar
+    if state.policy is not None and policy.name != state.policy:  # count on the old calendar
         for c in list(s.clocks.values()):
             if c.running:
                 s.put(replace(c.halt(s.old_cal, now), since=_iso(now)))
-    waiting = policy.waiting(after) if policy else False
-    if start and policy and not s.clocks and "topic_created" in names:
+    waiting = policy.waiting(after)
+    if start and not s.clocks and "topic_created" in names:
         created = _parse(after.created_at) if after.created_at else now
         at = min(created, now)
         for target in ("first_response", "resolution"):
@@ -176,11 +179,11 @@ def advance(state: SlaState, before: Any, after: Any, changes: Iterable[Any], bo
     _responses(s, before, after, names, policy, cal, waiting)
     _stops(s, before, after, cal)
     _pauses(s, after, cal, waiting)
-    return SlaState(policy.name if policy else state.policy, tuple(
+    return SlaState(policy.name, tuple(
         s.clocks[t] for t in TARGETS if t in s.clocks), waiting)
 
 
-def _responses(s: _Step, before: Any, after: Any, names: set[str], policy: Policy | None,
+def _responses(s: _Step, before: Any, after: Any, names: set[str], policy: Policy,
                cal: Calendar, waiting: bool) -> None:
     first_now = after.first_response_at and (before is None or not before.first_response_at)
     if first_now:
@@ -191,7 +194,7 @@ def _responses(s: _Step, before: Any, after: Any, names: set[str], policy: Polic
     if was == "open" and after.stage == "answered":           # a staff reply
         s.finish("next_response", s.now, "met", cal)
     elif was in ("answered", "resolved") and after.stage == "open":   # the author again
-        if policy and "next_response" in policy.targets:
+        if "next_response" in policy.targets:
             s.start("next_response", s.now, waiting)
 
 

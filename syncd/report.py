@@ -65,7 +65,7 @@ def build(conn, settings: Any, since: datetime, now: datetime, by: str | None = 
         (start, start)).fetchall()
     groups: dict[str, dict[str, Any]] = {}
     attain: dict[tuple[str, str], list[int]] = {}
-    for tid, priority, cat, created, first, resolved, status, state_json in found:
+    for _, priority, cat, created, first, resolved, status, state_json in found:
         key = "all" if by is None else (str(slugs.get(cat, cat)) if by == "category" else priority)
         g = groups.setdefault(key, {"opened": 0, "resolved": 0, "first": [], "resolution": []})
         state = sla.SlaState.from_dict(json.loads(state_json)) if state_json else sla.SlaState()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +21,7 @@ from syncd.clock import iso, parse, utcnow
 from syncd.core import sla
 from syncd.core.events import Event
 from syncd.core.schedule import parse_schedule
-from syncd.core.tickets import PRIORITIES, Change, Ticket
+from syncd.core.tickets import Change, Ticket
 from syncd.errors import RuleError
 from syncd.store import categories, timers
 from syncd.store import tickets as ticketstore
@@ -33,8 +32,6 @@ POLL_SECONDS = 0.2
 BATCH = 50
 LATE_SECONDS = 60.0
 GAUGE_SECONDS = 300.0
-SUMMARY_ITEMS = 20
-OPEN = ("open", "answered")
 
 
 def check_rules(ruleset: Any, settings: Any) -> list[str]:
@@ -236,8 +233,3 @@ TIMERS_FIRED = Counter_("syncd_timers_fired_total", "Timers fired, by kind and l
 
 def metrics_timer(kind: str, late: bool) -> None:
     TIMERS_FIRED.labels(kind, "true" if late else "false").inc()
-
-
-def summary_counts(tickets: list[Ticket]) -> dict[str, int]:
-    counts = Counter(t.priority for t in tickets)
-    return {p: counts.get(p, 0) for p in reversed(PRIORITIES)}

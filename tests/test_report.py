@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
 from click.testing import CliRunner
 
@@ -43,7 +43,7 @@ def story(tmp_path, created, reply_after, ids):
     store, _ = prepare(settings)
     p = Processor(settings, store)
     n = 0
-    for tid, (start, after) in enumerate(zip(created, reply_after), start=ids):
+    for tid, (start, after) in enumerate(zip(created, reply_after, strict=True), start=ids):
         names = ("topic_created", "post_created") + (("post_created_reply",) if after else ())
         for name in names:
             body = sample_body(name)

@@ -13,7 +13,7 @@ from standins import wait_for
 from standins.gchat import ChatStandIn
 from syncd.store.db import open_db
 
-from conftest import ROOT, SECRET, sample_body, signed_sample
+from conftest import SECRET, sample_body, signed_sample
 from test_serve_e2e import free_port, start, wait_ready
 
 RULES = """rules:

@@ -23,7 +23,8 @@ slas:
     warn_at: 80%
     pause_tags: [waiting-on-author]
 channels:
-  staff: {type: gchat, url: '', quiet_hours: {calendar: office}, digest: {below: high, at: ["09:00"], calendar: office}}
+  staff: {type: gchat, url: '', quiet_hours: {calendar: office},
+          digest: {below: high, at: ["09:00"], calendar: office}}
 """
 
 

@@ -110,7 +110,7 @@ class Calendar:
     def next_open(self, moment: datetime) -> datetime:
         """``moment`` when open, else the next moment the calendar opens."""
         t = moment.timestamp()
-        for s, e in self.intervals(int(t // 1)):
+        for s, _ in self.intervals(int(t // 1)):
             return moment if s <= t else _dt(s)
         raise ValueError(f"calendar {self.name} never opens")
 

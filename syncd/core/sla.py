@@ -210,7 +210,7 @@ def _stops(s: _Step, before: Any, after: Any, cal: Calendar) -> None:
 
 
 def _pauses(s: _Step, after: Any, cal: Calendar, waiting: bool) -> None:
-    for target, c in list(s.clocks.items()):
+    for c in list(s.clocks.values()):
         if c.outcome is not None:
             continue
         if waiting and c.since is not None:
@@ -297,7 +297,8 @@ def lines(snap: Mapping[str, Any] | None, tz: Any, now: datetime) -> list[str]:
         elif t["status"] == "paused":
             out.append(f"{label} paused, {describe(max(0, t['remaining_seconds']))} left")
         elif due_at is not None and due_at > now:
-            out.append(f"{label} due {_clock(due_at, tz, now)}, in {describe((due_at - now).total_seconds())}")
+            left = describe((due_at - now).total_seconds())
+            out.append(f"{label} due {_clock(due_at, tz, now)}, in {left}")
         elif due_at is not None:
             out.append(f"{label} overdue since {_clock(due_at, tz, now)} "
                        f"({describe((now - due_at).total_seconds())})")

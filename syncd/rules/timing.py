@@ -11,7 +11,7 @@ from typing import Any
 
 from syncd.core.calendar import ALWAYS
 from syncd.core.durations import FORM as DURATION_FORM, parse_duration
-from syncd.core.schedule import FORM as SCHEDULE_FORM, parse_schedule
+from syncd.core.schedule import parse_schedule
 from syncd.rules.conditions import Invalid
 
 TIMER_EVENTS = ("sla_warning", "sla_breached", "ticket_idle", "schedule")

@@ -61,10 +61,11 @@ def next_due(conn: sqlite3.Connection) -> str | None:
 
 
 def fire(conn: sqlite3.Connection, timer_id: int, now: str, late: bool) -> bool:
-    """Mark one pending timer fired; False: it was not pending any more (fired or cancelled)."""
+    """Mark one due timer fired; False: it is not pending any more (fired or cancelled) or a
+    change since it was read moved it later."""
     cur = conn.execute("UPDATE timers SET status = 'fired', fired_at = ?, late = ?, "
-                       "updated_at = ? WHERE id = ? AND status = 'pending'",
-                       (now, int(late), now, timer_id))
+                       "updated_at = ? WHERE id = ? AND status = 'pending' AND due_at <= ?",
+                       (now, int(late), now, timer_id, now))
     return cur.rowcount == 1
 
 

@@ -218,3 +218,37 @@ def test_a_ticket_card_shows_its_sla_due_time(tmp_path):
     sla_field = [w for s in card["cardsV2"][0]["card"]["sections"] for w in s["widgets"]
                  if w.get("decoratedText", {}).get("topLabel") == "SLA"]
     assert sla_field and "first response" in sla_field[0]["decoratedText"]["text"]
+
+
+def test_one_failing_timer_is_marked_failed_and_the_others_fire(tmp_path, monkeypatch):
+    """A timer whose rules blow up is 'failed' with the reason; the rest of its batch fires."""
+    _, store, p, sched = setup(tmp_path, ESCALATE)
+    deliver(store, p, ["topic_created", "post_created"], CREATED + timedelta(seconds=20))
+    real = p.decide
+
+    def decide(conn, ticket, changes, now, cats):
+        if changes[0].name == "sla_warning":
+            raise RuntimeError("template engine on fire")
+        return real(conn, ticket, changes, now, cats)
+
+    monkeypatch.setattr(p, "decide", decide)
+    sched.run_once(CREATED + timedelta(minutes=11))
+    rows = dict(store.db().conn.execute("SELECT kind, status FROM timers WHERE target = "
+                                        "'first_response'").fetchall())
+    assert rows == {"sla_warning": "failed", "sla_breached": "fired"}
+    assert [n[0] for n in notes(store)] == ["breached first_response late=False"]
+
+
+def test_resolving_cancels_every_timer_of_the_ticket(tmp_path):
+    """An accepted solution stops the clocks: no SLA or idle timer is left pending."""
+    rules = ESCALATE + """  - name: nudge
+    on: {ticket_idle: {after: 2h}}
+    then: [{notify: escalations}]
+"""
+    _, store, p, sched = setup(tmp_path, rules)
+    deliver(store, p, ["topic_created", "post_created"], CREATED + timedelta(seconds=20))
+    assert len(timers.pending_for(store.db().conn, 1234)) == 5
+    deliver(store, p, ["accepted_solution"], CREATED + timedelta(minutes=3))
+    assert timers.pending_for(store.db().conn, 1234) == []
+    sched.run_once(CREATED + timedelta(days=2))
+    assert notes(store) == []

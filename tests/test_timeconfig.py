@@ -136,3 +136,18 @@ def test_time_rules_load_and_bad_ones_are_refused(tmp_path):
     assert any(":6:" in p and "mon-fri 09:00" in p for p in found)
     assert any(":10:" in p and "can only notify" in p for p in found)
     assert any(":13:" in p and "'30mins' is not a duration" in p for p in found)
+
+
+def test_check_names_a_rule_with_an_unknown_calendar(tmp_path):
+    """`syncd check` exits 2 naming the rule's file:line when its calendar is not configured."""
+    from click.testing import CliRunner
+
+    from syncd.cli import main
+    rules = write_rules(tmp_path, "rules:\n  - name: idle\n    on: {ticket_idle: {hours: 4, "
+                                  "calendar: office}}\n    then: [{notify: staff}]\n")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"database: {tmp_path / 'syncd.db'}\nrules: {rules}\n"
+                   "channels:\n  staff: {type: gchat, url: ''}\n")
+    result = CliRunner().invoke(main, ["--config", str(cfg), "check"])
+    assert result.exit_code == 2
+    assert f"{rules}:2: rule 'idle': unknown calendar 'office' (calendars: 24x7)" in result.output

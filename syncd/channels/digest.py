@@ -46,5 +46,11 @@ def sections(params: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def header(params: dict[str, Any], at: str) -> dict[str, str]:
+    title = (params.get("ticket") or {}).get("title") or "Open tickets"
+    kind = "Digest" if params.get("digest") is not None else "Scheduled report"
+    return {"title": str(title)[:200], "subtitle": f"{kind} · {at}"}
+
+
 def is_many(params: dict[str, Any]) -> bool:
     return params.get("digest") is not None or params.get("summary") is not None

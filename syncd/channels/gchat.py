@@ -110,6 +110,8 @@ def message(params: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     header = {"title": str(ticket.get("title") or f"Ticket {ticket.get('id')}")[:200],
               "subtitle": f"{str(ticket.get('priority') or 'normal').upper()} priority · "
                           f"#{ticket.get('id')} · {event_name}"}
+    if digest.is_many(params):
+        header = digest.header(params, when(event.get("at"), tz))
     card = {"header": header, "sections": digest.sections(params) if digest.is_many(params)
             else _sections(params, tz)}
     return {

@@ -303,6 +303,14 @@ def describe(settings: Settings) -> list[str]:
     for ch in settings.channels.values():
         state = "dry-run (no url)" if ch.dry_run else "url set"
         lines.append(f"channel {ch.name}: {ch.type}, {state}")
+    for name, cal in settings.calendars.items():
+        lines.append(f"calendar {name}: {cal.timezone}, {len(cal.holidays)} holidays")
+    if settings.slas:
+        lines.append("sla policies (first match applies): " + ", ".join(p.name for p in settings.slas))
+    for name, hold in settings.holds.items():
+        lines.append(f"channel {name} holds: " + ", ".join(
+            ([f"quiet hours ({hold.quiet.name})"] if hold.quiet else [])
+            + ([f"digest below {hold.digest_below}"] if hold.digest_at else [])))
     return lines
 
 

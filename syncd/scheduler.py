@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import Counter as Counter_
+from prometheus_client import Counter
 
 from syncd import logs, metrics
 from syncd.clock import iso, parse, utcnow
 from syncd.core import sla
 from syncd.core.events import Event
 from syncd.core.schedule import parse_schedule
-from syncd.core.tickets import Change, Ticket
+from syncd.core.tickets import Change
 from syncd.errors import RuleError
 from syncd.store import categories, timers
 from syncd.store import tickets as ticketstore
+from syncd.processor import Outcome
 from syncd.store.db import transaction
 
 log = logs.get("syncd.scheduler")
@@ -32,6 +34,8 @@ POLL_SECONDS = 0.2
 BATCH = 50
 LATE_SECONDS = 60.0
 GAUGE_SECONDS = 300.0
+TIMERS_FIRED = Counter("syncd_timers_fired_total", "Timers fired, by kind and lateness",
+                       ["kind", "late"], registry=metrics.REGISTRY)
 
 
 def check_rules(ruleset: Any, settings: Any) -> list[str]:
@@ -110,7 +114,7 @@ class Scheduler:
             self.fire_schedule(conn, row, now, late)
         else:
             self.fire_ticket_timer(conn, row, now, late)
-        metrics_timer(row["kind"], late)
+        TIMERS_FIRED.labels(row["kind"], "true" if late else "false").inc()
         return 1
 
     # --- a ticket's timer: the processor's path ---------------------------------------------
@@ -124,7 +128,7 @@ class Scheduler:
         state = self.keeper.state(conn, ticket.id)
         if kind in sla.TIMER_KINDS:
             state = sla.mark(state, kind, target)
-        ticket = replace_sla(ticket, sla.snapshot(state, self.keeper.book, now))
+        ticket = replace(ticket, sla=sla.snapshot(state, self.keeper.book, now))
         change = Change(kind, source="timer", at=row["due_at"], target=target, late=late)
         decision = p.decide(conn, ticket, (change,), now, cats)
         at = iso(now)
@@ -132,7 +136,6 @@ class Scheduler:
         event = Event(name=kind, kind="timer", topic_id=ticket.id,
                       category_id=ticket.category_id, occurred_at=row["due_at"], source="timer",
                       event_id=f"timer-{row['id']}")
-        from syncd.processor import Outcome
         out = Outcome(ticket.id, note=f"{kind} {target}: due {row['due_at']}"
                                        + (", fired late (syncd was not running)" if late else ""))
         p._record(conn, event, decision, None, at, out)   # the processor's own bookkeeping
@@ -199,7 +202,6 @@ class Scheduler:
         return released
 
 
-
 class GaugeWorker:
     """Keeps the report's figures as Prometheus gauges, every ``GAUGE_SECONDS``, in its own
     thread: a read over every open ticket never delays a timer."""
@@ -220,16 +222,3 @@ class GaugeWorker:
         except Exception as exc:  # metrics must never stop syncd
             log.warning("sla_gauges_failed", error=str(exc))
         return False
-
-
-def replace_sla(ticket: Ticket, snap: Any) -> Ticket:
-    from dataclasses import replace
-    return replace(ticket, sla=snap)
-
-
-TIMERS_FIRED = Counter_("syncd_timers_fired_total", "Timers fired, by kind and lateness",
-                               ["kind", "late"], registry=metrics.REGISTRY)
-
-
-def metrics_timer(kind: str, late: bool) -> None:
-    TIMERS_FIRED.labels(kind, "true" if late else "false").inc()

@@ -30,6 +30,7 @@ from syncd.errors import PayloadError
 from syncd.core.events import Event
 from syncd.store.db import Store, transaction
 from syncd.core.tickets import StaffPolicy, Ticket, apply
+from syncd.timekeeper import TimeKeeper
 
 log = logs.get("syncd.processor")
 STAFF_REFRESH_SECONDS = 60.0
@@ -62,6 +63,7 @@ class Processor:
         self.name = "processor"
         self._staff: StaffPolicy | None = None
         self._staff_read = 0.0
+        self.time = TimeKeeper(settings, lambda: self.rules.current if self.rules else None)
 
     # --- the loop step -----------------------------------------------------------------
     def run_once(self, now: datetime | None = None) -> bool:
@@ -193,6 +195,8 @@ class Processor:
         ticket = intakes.adopt(conn, before, ticket, event.topic.external_id if event.topic else None, at)
         changes = echoes.mark(conn, ticket.id, _with_staff(transition.changes, staff),
                               self.settings.discourse.api_username, at)
+        slug, fresh = cats.by_id.get(ticket.category_id), not event.extra.get("import")
+        ticket = self.time.annotate(conn, before, ticket, changes, now, slug, fresh)
         if event.extra.get("import"):
             decision = NoRules(ticket, changes, notes=(IMPORT_NOTE,))
         else:
@@ -203,6 +207,8 @@ class Processor:
         out = Outcome(ticket.id, before is None, [c.name for c in decision.changes],
                       note=transition.note)
         self._record(conn, event, decision, delivery_id, at, out)
+        self.time.after(conn, before, decision.ticket, decision.changes, out.actions, now, slug,
+                        fresh)
         return out
 
     def _record(self, conn, event: Event, decision, delivery_id: int | None, at: str,

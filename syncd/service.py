@@ -74,6 +74,9 @@ class Service:
             self._spawn(reconcile)
         if self.rules is not None:
             self._spawn(_RulesWatcher(self.rules), idle=RULES_POLL_SECONDS)
+        from syncd.scheduler import POLL_SECONDS, GaugeWorker, Scheduler
+        self._spawn(Scheduler(self.settings, self.store, processor), idle=POLL_SECONDS)
+        self._spawn(GaugeWorker(self.settings, self.store), idle=5.0)
         return processor
 
     def _spawn(self, worker: Any, wake: threading.Event | None = None,

@@ -89,6 +89,7 @@ class Ticket:
     fired_rules: frozenset[str] = frozenset()
     source: str = "discourse"
     requester: Requester | None = None
+    sla: Any = field(default=None, compare=False)   # core.sla.snapshot, attached by the processor
 
     @property
     def status(self) -> str:
@@ -122,6 +123,7 @@ class Ticket:
             "requester": self.requester.as_dict() if self.requester else None,
             "votes": self.votes, "plus_ones": self.plus_ones, "assignee": self.assignee,
             "assignee_type": self.assignee_type,
+            **({"sla": self.sla} if self.sla else {}),
         }
 
     @classmethod
@@ -161,6 +163,8 @@ class Change:
     source: str = "webhook"
     by_syncd: bool = False
     at: str | None = None
+    target: str | None = None       # timer events: the SLA target (first_response, ...)
+    late: bool = False              # timer events: fired late (syncd was down when due)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ class ServerSettings:
     threads: int = 8
     max_body_bytes: int = 1024 * 1024
     trusted_proxies: tuple[str, ...] = ()
+    connection_limit: int = 100
+    channel_timeout: int = 120
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class ChannelSettings:
     type: str = "gchat"
     url: str = ""
     messages_per_minute: int = 60
+    quiet_hours: Any = None        # {calendar: NAME}: non-urgent notifications wait for opening
+    digest: Any = None             # {below, at, calendar}: low ones go out together at set times
 
     @property
     def dry_run(self) -> bool:
@@ -115,6 +119,22 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class IntakeSettings:
+    """Tickets asked for outside Discourse: a Teams outgoing webhook and a form (docs/intake.md)."""
+
+    teams_security_token: str = ""
+    form_token: str = ""
+    category: str | int = ""          # "": the first of discourse.categories
+    categories_by_priority: Mapping[str, str | int] = field(default_factory=dict)
+    min_title_length: int = 15
+
+    def default_category(self, ticket_categories: tuple[str | int, ...]) -> str | int | None:
+        if self.category not in ("", None):
+            return self.category
+        return ticket_categories[0] if ticket_categories else None
+
+
+@dataclass(frozen=True)
 class Settings:
     path: str = DEFAULT_PATH
     timezone: str = "UTC"
@@ -130,6 +150,10 @@ class Settings:
     reconcile: ReconcileSettings = ReconcileSettings()
     backup: BackupSettings = BackupSettings()
     web: WebSettings = WebSettings()
+    intake: IntakeSettings = IntakeSettings()
+    calendars: Mapping[str, Any] = field(default_factory=dict)   # name -> core.calendar.Calendar
+    slas: tuple = ()                                             # core.sla.Policy, in order
+    holds: Mapping[str, Any] = field(default_factory=dict)       # channel -> core.holds.Hold
     warnings: tuple[str, ...] = field(default=(), compare=False)   # file:line: … (YAML traps)
 
     @property
@@ -200,6 +224,36 @@ def _interval(v):
         return True
     except ValueError:
         return ACCEPTED
+def _teams_token(v):
+    import base64
+    import binascii
+    if not isinstance(v, str):
+        return "a string"
+    try:   # several webhooks (one per team): their tokens separated by commas
+        return v == "" or all(len(base64.b64decode(t.strip(), validate=True)) >= 16
+                              for t in v.split(",")) or \
+            "the security token Teams showed (base64), or empty"
+    except (binascii.Error, ValueError):
+        return "the security token Teams showed when the outgoing webhook was made (base64), or empty"
+def _bearer(v):
+    if not isinstance(v, str):
+        return "a string"
+    return v == "" or len(v) >= 16 or "at least 16 characters (make one with: openssl rand -hex 24), or empty"
+def _blank_or_slug(v):
+    return v == "" or v is None or _slug_or_id(v)
+def _priority_map(v):
+    from syncd.core.tickets import PRIORITIES
+    if not isinstance(v, dict):
+        return "a mapping of priority: category"
+    bad = [k for k in v if k not in PRIORITIES]
+    if bad:
+        return f"a mapping whose keys are {', '.join(PRIORITIES)} (not '{bad[0]}')"
+    wrong = [k for k, c in v.items() if _slug_or_id(c) is not True]
+    return not wrong or f"a mapping of priority: category slug or id (check '{wrong[0]}')"
+def _mapping_or_blank(v): return v is None or isinstance(v, dict) or "a mapping"
+def _list_or_blank(v): return v is None or isinstance(v, list) or "a list"
+
+
 def _category_map(v):
     if not isinstance(v, dict):
         return "a mapping of slug: id"
@@ -225,6 +279,11 @@ SCHEMA: dict[str, Any] = {
         "trusted_proxies": (_list_of(_ip_network), [],
                             "Addresses or networks of reverse proxies whose X-Forwarded-For "
                             "is believed, so logs show the client's address."),
+        "connection_limit": (_pos_int, 100, "open connections waitress accepts at once; "
+                             "more wait in the listen backlog (put a buffering proxy "
+                             "in front, see docs/limits.md)"),
+        "channel_timeout": (_pos_int, 120, "seconds an idle or stalled client connection "
+                            "is kept before waitress closes it"),
     },
     "discourse": {
         "url": (_url, "", "The forum's base URL; empty: Discourse actions are dry-run."),
@@ -287,14 +346,34 @@ SCHEMA: dict[str, Any] = {
         "smtp_password": (_str, "", "its password (from the environment)"),
         "email_from": (_str, "", "the From: of alert emails"),
     },
+    "intake": {
+        "teams": {"security_token": (_teams_token, "", "the token Teams shows when the outgoing "
+                                     "webhook is made (several webhooks: their tokens, comma-"
+                                     "separated); empty: POST /intake/teams is off")},
+        "form": {"token": (_bearer, "", "clients send Authorization: Bearer <token>; empty: "
+                           "POST /intake/form and GET /intake/{id} are off")},
+        "category": (_blank_or_slug, "", "where new topics go (empty: the first of "
+                     "discourse.categories)"),
+        "categories_by_priority": (_priority_map, {}, "priority: category pairs; override "
+                                   "category for those priorities"),
+        "min_title_length": (_pos_int, 15, "the forum's min_topic_title_length: shorter titles "
+                             "are refused at once"),
+    },
+    "calendars": (_mapping_or_blank, {}, "named business calendars: timezone, weekly hours, "
+                  "holidays (country, subdiv, dates); 24x7 is built in"),
+    "slas": (_list_or_blank, [], "SLA policies: the first whose 'if' matches a ticket applies"),
 }
 SECRET_KEYS = {"webhook_secret", "api_key", "url",   # never echoed whole: chat URLs carry a token
-               "discourse_connect_secret", "smtp_password"}
+               "discourse_connect_secret", "smtp_password", "security_token", "token"}
 CHANNEL_SCHEMA = {
     "type": (_str, "gchat", "The channel type (see the list below)."),
     "url": (_url, "", "The webhook URL; empty: the channel is dry-run (logged, not sent)."),
     "messages_per_minute": (_pos_int, 60, "syncd sends no faster than this."),
 }
+CHANNEL_SCHEMA["quiet_hours"] = (_mapping_or_blank, None, "{calendar: NAME}: non-urgent "
+                                 "notifications wait until the calendar opens")
+CHANNEL_SCHEMA["digest"] = (_mapping_or_blank, None, "{below: high, at: [\"09:00\"], calendar}: "
+                            "notifications below a priority go out as one digest at set times")
 
 
 def _check_section(schema: dict, data: Any, path: tuple, src: yamlsrc.Source,
@@ -370,6 +449,9 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
     top = _check_section(SCHEMA, src.data, (), src, problems)
     channels = _channels((src.data or {}).get("channels") if isinstance(src.data, dict) else None,
                          src, problems)
+    problems += _intake_problems(top, src)
+    from syncd import timeconfig
+    cals, slas, holds = timeconfig.parse(src, top["timezone"], channels, problems)
     if problems:
         raise ConfigError(problems)
     d = top["discourse"]
@@ -387,7 +469,30 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
         reconcile=ReconcileSettings(**top["reconcile"]), backup=BackupSettings(**top["backup"]),
         web=WebSettings(**{**top["web"], "base_url": top["web"]["base_url"].rstrip("/"),
                            "chat_webhook_hosts": tuple(top["web"]["chat_webhook_hosts"])}),
+        intake=_intake(top["intake"]), calendars=cals, slas=slas, holds=holds,
         warnings=tuple(src.warnings))
+
+
+def _intake_problems(top: dict[str, Any], src: yamlsrc.Source) -> list[str]:
+    """Intake categories outside discourse.categories: their topics would never be tickets."""
+    wanted = list(top["discourse"]["categories"])
+    if not wanted:
+        return []
+    ids = {top["discourse"]["category_map"].get(w) for w in wanted if isinstance(w, str)}
+    ok = set(wanted) | {i for i in ids if i is not None}
+    named = [(("intake", "category"), top["intake"]["category"])]
+    named += [(("intake", "categories_by_priority", p), c)
+              for p, c in top["intake"]["categories_by_priority"].items()]
+    return [f"{src.where(path)}: '{'.'.join(path)}' is {value!r}, not one of discourse.categories "
+            f"({', '.join(map(str, wanted))}): its topics would never become tickets"
+            for path, value in named if value not in ("", None) and value not in ok]
+
+
+def _intake(i: dict[str, Any]) -> IntakeSettings:
+    return IntakeSettings(teams_security_token=i["teams"]["security_token"],
+                          form_token=i["form"]["token"], category=i["category"] or "",
+                          categories_by_priority=dict(i["categories_by_priority"]),
+                          min_title_length=i["min_title_length"])
 
 
 def config_path(explicit: str | None = None) -> str:
@@ -422,6 +527,19 @@ def describe(settings: Settings) -> list[str]:
     w = settings.web
     lines.append(f"web: {w.base_url or 'no base_url'}, sign-in "
                  f"{'set' if w.discourse_connect_secret else 'off (no discourse_connect_secret)'}")
+    i = settings.intake
+    if i.teams_security_token or i.form_token:
+        lines.append(f"intake: teams {'on' if i.teams_security_token else 'off'}, form "
+                     f"{'on' if i.form_token else 'off'}, new topics in "
+                     f"{i.default_category(d.categories) or '(no category)'}")
+    for name, cal in settings.calendars.items():
+        lines.append(f"calendar {name}: {cal.timezone}, {len(cal.holidays)} holidays")
+    if settings.slas:
+        lines.append("sla policies (first match applies): " + ", ".join(p.name for p in settings.slas))
+    for name, hold in settings.holds.items():
+        lines.append(f"channel {name} holds: " + ", ".join(
+            ([f"quiet hours ({hold.quiet.name})"] if hold.quiet else [])
+            + ([f"digest below {hold.digest_below}"] if hold.digest_at else [])))
     return lines
 
 

@@ -6,6 +6,7 @@ finish the step in flight, and exit; SIGHUP reloads the config and the rules
 from __future__ import annotations
 
 import errno
+import os
 import signal
 import sys
 import threading
@@ -77,6 +78,9 @@ class Service:
             self._spawn(reconcile)
         if self.rules is not None:
             self._spawn(_RulesWatcher(self.rules), idle=RULES_POLL_SECONDS)
+        from syncd.scheduler import POLL_SECONDS, GaugeWorker, Scheduler
+        self._spawn(Scheduler(self.settings, self.store, processor), idle=POLL_SECONDS)
+        self._spawn(GaugeWorker(self.settings, self.store), idle=5.0)
         return processor
 
     def _spawn(self, worker: Any, wake: threading.Event | None = None,
@@ -147,14 +151,29 @@ def prepare(settings: Settings) -> tuple[Store, str]:
         categories.remember(conn, settings.discourse.category_map, "config")
     secret, generated = secrets_.resolve(settings, db)
     if generated:
-        print(secrets_.announcement(secret, settings), file=sys.stderr, flush=True)
+        announce_secret(secret, settings)
     return store, secret
+
+
+def announce_secret(secret: str, settings: Settings, streams: tuple = ()) -> None:
+    """Show a generated secret on the terminal only: never in a log that is not one
+    (journald, docker logs, a file), where anyone who reads logs would have it."""
+    terminal = next((s for s in streams or (sys.stderr, sys.stdout)
+                     if getattr(s, "isatty", lambda: False)()), None)
+    if terminal is not None:
+        print(secrets_.announcement(secret, settings), file=terminal, flush=True)
+        return
+    log.warning("webhook_secret_generated",
+                hint="syncd generated a webhook secret and stored it in the database; run "
+                     "'syncd secret show' on this machine to see it and paste it into "
+                     "Discourse (Admin → API → Webhooks), or set DISCOURSE_WEBHOOK_SECRET")
 
 
 def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> int:
     from syncd import reload as reloading
     from syncd.inbox.secret import SecretKeeper
     from syncd.store.backups import BackupWorker
+    os.umask(0o077)   # the database, its WAL and backups hold the webhook secret
     store, secret = prepare(settings)
     service = Service(settings, store)
     service.rules = load_rules_holder(settings, store)
@@ -171,12 +190,13 @@ def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> int
                         secrets=SecretKeeper(settings, store))
     app = create_app(receiver)
     server = _bind(app, settings)     # before anything starts: a busy port is one line
+    receiver.connections = lambda: len(getattr(server, "active_channels", ()))
     for line in describe(settings):
         log.info("config", detail=line)
     for warning in list(settings.warnings) + list(getattr(service.rules.current, "warnings", ())):
         log.warning("config_warning", detail=warning)
     reloading.remember_running(store, reloader.base)
-    service.start_workers(wake, pressure)
+    receiver.outbox_wake = service.start_workers(wake, pressure).outbox_wake
     service._spawn(reloader, idle=RULES_POLL_SECONDS)
     service._spawn(backups, idle=30.0)
     threading.Thread(target=_refresh_directory, args=(settings, store, service.rules),
@@ -208,7 +228,9 @@ def _bind(app: Any, settings: Settings) -> Any:
     host, port = settings.server.host, settings.server.port
     try:
         return waitress.create_server(app, host=host, port=port,
-                                      threads=settings.server.threads, ident="syncd")
+                                      threads=settings.server.threads, ident="syncd",
+                                      connection_limit=settings.server.connection_limit,
+                                      channel_timeout=settings.server.channel_timeout)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise SyncdError(f"port {port} on {host} is already in use (another syncd serve, "

@@ -95,3 +95,12 @@ def test_a_field_added_to_the_ticket_appears_by_itself(tmp_path, monkeypatch):
                     "      - reply: 'for {{ ticket.assignee }}'\n")
     assert len(load_rules(tmp_path / "rules.yaml")) == 1
     monkeypatch.setattr(actions, "_FIELDS", None)
+
+
+def test_scheduled_rule_event_is_a_summary_but_ticket_names_are_still_checked(tmp_path):
+    """A scheduled rule's event has summary fields (event.total): not refused; ticket typos are."""
+    text = ("rules:\n  - name: morning\n    on: {schedule: \"daily 10:00\"}\n    then:\n"
+            "      - notify: {channel: staff, text: \"{{ event.total }} open\"}\n")
+    assert len(load_rules(write(tmp_path, text), channels=["staff"])) == 1
+    problems = problems_of(tmp_path, text.replace("open", "{{ ticket.titel }}"))
+    assert "unknown field 'titel' (did you mean 'title'?)" in problems[0]

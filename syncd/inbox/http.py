@@ -18,7 +18,9 @@ from flask import Flask, Response, jsonify, request
 from syncd import logs, metrics, web
 from syncd.store import categories
 from syncd.store import deliveries
+from syncd.store import intakes
 from syncd.inbox import proxies, readiness, signature
+from syncd.inbox import form as intake_form, teams as intake_teams
 from syncd.config import Settings
 from syncd.errors import PayloadError, PayloadTooLarge, StorageError, SyncdError
 from syncd.core.events import REQUIRED_HEADERS, Event, parse_body
@@ -43,6 +45,8 @@ class Receiver:
     delivery_health: Callable[[sqlite3.Connection], dict[str, Any]] | None = None
     admin_state: Callable[[], dict[str, Any]] | None = None   # reload state (syncd.reload)
     secrets: Any = None             # a SecretKeeper (rotation); None: only ``secret``
+    connections: Callable[[], int] | None = None   # open client connections (waitress)
+    outbox_wake: threading.Event | None = None   # set when an intake's topic action is stored
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def ticket_category_ids(self, conn: sqlite3.Connection) -> tuple[frozenset[int] | None, list[str]]:
@@ -107,6 +111,9 @@ def create_app(receiver: Receiver) -> Flask:
             return _receive(receiver)
         finally:
             metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
+
+    for intake in (intake_teams, intake_form):  # POST /intake/teams, /intake/form, GET /intake/ID
+        app.register_blueprint(intake.blueprint(receiver))
 
     @app.get("/healthz")
     def healthz():
@@ -205,6 +212,11 @@ def _backlog(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def _refresh_gauges(r: Receiver) -> None:
+    metrics.CONNECTION_LIMIT.set(r.settings.server.connection_limit)
+    if r.connections is not None:
+        metrics.OPEN_CONNECTIONS.set(r.connections())
+    if r.writer is not None:
+        metrics.WRITER_RESTARTS.set(getattr(r.writer, "restarts", 0))
     try:
         backlog = _backlog(r.store.db().conn)
     except sqlite3.Error:
@@ -218,6 +230,7 @@ def _health(r: Receiver):
         conn = r.store.db().conn
         backlog = _backlog(conn)
         extra = r.delivery_health(conn) if r.delivery_health else {}
+        extra = {**extra, "intake": intakes.counts(conn)}
     except sqlite3.Error as exc:
         return jsonify({"status": "unavailable", "database": f"unreachable: {exc}"}), 503
     admin, reasons = readiness.admin_extras(r)
@@ -227,4 +240,9 @@ def _health(r: Receiver):
         body["status"] = "degraded"
     if reasons:
         body["reasons"] = reasons
+    if r.writer is not None and not getattr(r.writer, "alive", True):
+        body["status"] = "unavailable"
+        body["ingest_writer"] = ("dead: deliveries cannot be stored; the next delivery starts "
+                                 "a new writer, or restart syncd")
+        return jsonify(body), 503
     return jsonify(body), 200

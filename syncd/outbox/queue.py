@@ -172,7 +172,7 @@ def _json(value: Any) -> str | None:
 def list_actions(db, failed: bool = False, limit: int = 200) -> list[dict[str, Any]]:
     """Undelivered and dead actions (``failed``: dead ones, and pending ones that failed)."""
     where = ("status = 'dead' OR (status = 'pending' AND last_error IS NOT NULL)" if failed
-             else "status IN ('pending', 'sending', 'dead')")
+             else "status IN ('pending', 'sending', 'dead', 'held')")
     return rows(_db_conn(db), "SELECT id, ticket_id, kind, rule, status, attempts, "
                 "next_attempt_at, lease_until, last_error, created_at, updated_at, params "
                 f"FROM outbox WHERE {where} ORDER BY id LIMIT ?", (limit,))

@@ -12,6 +12,7 @@ and marked ``dry_run``.
 """
 from __future__ import annotations
 
+import sqlite3
 import time
 from datetime import datetime
 from typing import Any, Callable, Mapping
@@ -21,6 +22,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from syncd import logs, metrics
 from syncd.store import echoes
+from syncd.store import intakes
 from syncd.outbox import queue as outbox
 from syncd.outbox import subscribers
 from syncd.clock import iso, parse, utcnow
@@ -32,7 +34,7 @@ from syncd.store.db import Store, rows, transaction
 log = logs.get("syncd.delivery")
 DISCOURSE_KINDS = frozenset({"reply", "message_author", "suggest_similar", "set_visibility",
                              "move_to_category", "add_tags", "remove_tags", "close_topic",
-                             "promote_faq", "assign", "unassign"})
+                             "promote_faq", "assign", "unassign", intakes.ACTION_KIND})
 INLINE_ATTEMPTS = 3
 INLINE_MAX_WAIT = 2.0          # a longer Retry-After goes back to the outbox
 INLINE_BASE_WAIT = 0.25
@@ -97,10 +99,14 @@ class DeliveryWorker:
             self._count(action, "dead", started)
             log.warning("action_dead", destination=dest, error=str(exc))
             return
-        except Exception as exc:  # TransientError, or a bug: try again later
+        except Exception as exc:
+            if not _transient(exc):  # a bug or bad data: trying again gives the same answer
+                reason = f"internal error, not retried: {type(exc).__name__}: {exc}"
+                log.exception("action_failed_unexpectedly", destination=dest, error=reason)
+                outbox.dead(db, action, reason[:2000], now)
+                self._count(action, "dead", started)
+                return
             error = str(exc) if isinstance(exc, TransientError) else f"internal error: {exc!r}"
-            if not isinstance(exc, TransientError):
-                log.exception("action_failed_unexpectedly", error=error)
             o = self.settings.outbox
             state = outbox.retry_later(db, action, error, now, getattr(exc, "retry_after", None),
                                        o.max_attempts, o.max_backoff_seconds)
@@ -142,8 +148,10 @@ class DeliveryWorker:
             return "dry_run", {"would": action.kind, "params": action.params}
         previous = self.gateway.keep_lease(lambda: self._renew(db, action))
         try:
-            return "sent", self.gateway.perform(action, self._expecter(db, action.ticket_id),
-                                                retrying, _ticket_category(db, action.ticket_id))
+            result = self.gateway.perform(action, self._expecter(db, action.ticket_id),
+                                          retrying, _ticket_category(db, action.ticket_id))
+            intakes.record_sent(db, action.kind, result)   # the topic an intake became
+            return "sent", result
         finally:
             self.gateway.keep_lease(previous)
 
@@ -209,6 +217,13 @@ class DeliveryWorker:
         since = parse(row[0] if row else action.created_at)
         metrics.EVENT_TO_SEND_SECONDS.labels(action.kind).observe(
             max(0.0, (utcnow() - since).total_seconds()))
+
+
+def _transient(exc: Exception) -> bool:
+    """Worth another attempt later: the destination's transient failures, and a database
+    that is locked or full for a moment. Anything else (a bug, data the sender cannot
+    format) would fail the same way every time: the action goes to ``dead``."""
+    return isinstance(exc, (TransientError, sqlite3.OperationalError))
 
 
 def destination(action: Action) -> str:

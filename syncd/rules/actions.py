@@ -8,16 +8,18 @@ The value's shape has already been checked against ``schema.json`` by the loader
 """
 from __future__ import annotations
 
+import contextvars
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 from syncd.clock import iso
+from syncd.core.marks import mark, unmark
 from syncd.rules.conditions import Invalid, LoadContext, as_list
 from syncd.rules.engine import Rule
 from syncd.rules.names import unknown_fields
-from syncd.rules.templates import Template, TemplateFailed, compile_template
+from syncd.rules.templates import Template, TemplateFailed, TemplateTooCostly, compile_template
 from syncd.core.events import Actor
 from syncd.core.tickets import Change, Ticket
 
@@ -27,6 +29,11 @@ SIMILAR_FIELDS = ("id", "title", "url")    # what each of `similar` holds (see _
 SIMILAR_TEMPLATE = compile_template(
     "These resolved tickets may help:\n\n"
     "{% for t in similar %}- [{{ t.title }}]({{ t.url }})\n{% endfor %}")
+
+
+class ActionFailed(Exception):
+    """Planning the action broke a rendering limit: it is recorded as failed (dead) with
+    this reason, never sent with a half-made text and never tried again."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,8 @@ class Planning:
     def event_dict(self) -> dict[str, Any]:
         c = self.change
         return {"name": c.name, "tag": c.tag, "old": c.old, "new": c.new,
-                "at": c.at or iso(self.now), "actor": c.actor.username if c.actor else None}
+                "at": c.at or iso(self.now), "actor": c.actor.username if c.actor else None,
+                "target": c.target, "late": c.late}
 
     def rule_dict(self) -> dict[str, Any]:
         return {"name": self.rule.name, "description": self.rule.description}
@@ -73,7 +81,7 @@ class Planning:
         return self._similar[:limit]
 
     def render(self, template: Template | None, fallback: str | None,
-               similar: list[dict] | None = None) -> str | None:
+               similar: list[dict] | None = None, marked: bool = False) -> str | None:
         if template is None:
             return fallback
         variables = {"ticket": self.ticket_dict(), "event": self.event_dict(),
@@ -81,7 +89,9 @@ class Planning:
                      "similar": similar if similar is not None else (
                          self.similar(DEFAULT_SIMILAR_LIMIT) if template.uses_similar else [])}
         try:
-            return template.render(variables, self.ctx.tz)
+            return template.render(variables, self.ctx.tz, marked=marked)
+        except TemplateTooCostly as exc:
+            raise ActionFailed(f"rule {self.rule.name}: {exc}") from None
         except TemplateFailed as exc:
             self.notes.append(f"rule {self.rule.name}: template failed ({exc}); "
                               f"{'used the fallback text' if fallback else 'action skipped'}")
@@ -117,6 +127,10 @@ def template_fields() -> dict[str, frozenset[str]]:
 
 
 _FIELDS: dict[str, frozenset[str]] | None = None
+# Variables whose fields are not checked while the loader compiles the current rule's
+# actions: a scheduled rule's `event` is a summary of many tickets (syncd/summaries.py).
+UNCHECKED: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "template_unchecked", default=frozenset())
 
 
 def _template(value: Any, key: str | None = None) -> Template | None:
@@ -126,7 +140,9 @@ def _template(value: Any, key: str | None = None) -> Template | None:
         return None
     try:
         template = compile_template(value)
-        problems = unknown_fields(value, template_fields(), {"similar": SIMILAR_FIELDS})
+        skip = UNCHECKED.get()
+        fields = {k: v for k, v in template_fields().items() if k not in skip}
+        problems = unknown_fields(value, fields, {"similar": SIMILAR_FIELDS})
     except TemplateFailed as exc:
         raise _invalid(str(exc), key) from None
     if problems:
@@ -209,10 +225,14 @@ def _category_ref(slug: Any, p: Planning) -> dict:
 
 
 def _p_notify(params: dict, p: Planning) -> dict:
-    text = p.render(params["text"], _notify_fallback(p)) if params["text"] else None
-    planned = {"channel": params["channel"], "text": text, "ticket": p.ticket_dict(),
+    # text_marked: the interpolated (student) values marked, for a channel to escape them
+    # for its markup (core/marks.py); text: the same without marks
+    marked = p.render(params["text"], _notify_fallback(p), marked=True) if params["text"] else None
+    planned = {"channel": params["channel"], "text": unmark(marked), "ticket": p.ticket_dict(),
                "event": {"name": p.change.name, "at": p.change.at or iso(p.now)},
                "private": p.ticket.private}
+    if marked:
+        planned["text_marked"] = marked
     if "as" in params:  # notify: subscribers: who did what, for each person's preferences
         e = p.event_dict()
         planned["event"].update(actor=e["actor"], old=e["old"], new=e["new"])
@@ -221,7 +241,7 @@ def _p_notify(params: dict, p: Planning) -> dict:
 
 
 def _notify_fallback(p: Planning) -> str:
-    return f"{p.rule.name}: {p.change.name} on #{p.ticket.id} {p.ticket.title}"
+    return f"{p.rule.name}: {p.change.name} on #{p.ticket.id} {mark(p.ticket.title)}"
 
 
 def _p_reply(params: dict, p: Planning) -> dict | None:

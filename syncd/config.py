@@ -50,10 +50,14 @@ class ChannelSettings:
     type: str = "gchat"
     url: str = ""
     messages_per_minute: int = 60
+    options: Mapping[str, Any] = field(default_factory=dict)  # the type's own keys (its CONFIG)
+    configured: bool | None = None     # from the type's is_configured; None: a url is set
 
     @property
     def dry_run(self) -> bool:
-        return self.type != "log" and not self.url
+        if self.type == "log":
+            return False
+        return not self.url if self.configured is None else not self.configured
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,7 @@ SCHEMA: dict[str, Any] = {
                   "page_size": (_pos_int, 30)},
 }
 SECRET_KEYS = {"webhook_secret", "api_key", "url"}  # never echoed: chat URLs carry a token
+SECRET_KEYS |= {"token", "key", "secret", "password", "username"}  # channel credentials
 CHANNEL_SCHEMA = {"type": (_str, "gchat"), "url": (_url, ""), "messages_per_minute": (_pos_int, 60)}
 
 
@@ -220,13 +225,36 @@ def _channels(data: Any, src: yamlsrc.Source, problems: list[str]) -> dict[str, 
     out = {}
     for name, spec in data.items():
         path = ("channels", name)
-        values = _check_section(CHANNEL_SCHEMA, spec, path, src, problems)
-        known = channel_types()
-        if values["type"] not in known:
-            problems.append(f"{src.where(path + ('type',))}: unknown channel type "
-                            f"'{values['type']}' (valid: {', '.join(known)})")
-        out[str(name)] = ChannelSettings(name=str(name), **values)
+        out[str(name)] = _channel(str(name), spec, path, src, problems)
     return out
+
+
+def _channel(name: str, spec: Any, path: tuple, src: yamlsrc.Source,
+             problems: list[str]) -> ChannelSettings:
+    """One channel: the shared keys, then its type's own ``CONFIG`` (kept in ``options``)."""
+    from syncd import channels
+    kind = spec.get("type", "gchat") if isinstance(spec, dict) else "gchat"
+    cls = channels.type_class(kind) if isinstance(kind, str) else None
+    own = getattr(cls, "CONFIG", {}) if cls is not None else {}
+    if cls is None:
+        why = (f": its plugin failed to load ({channels.BROKEN[kind]})" if kind in channels.BROKEN
+               else f" (valid: {', '.join(channel_types())})")
+        problems.append(f"{src.where(path + ('type',))}: unknown channel type '{kind}'{why}")
+        spec = {k: v for k, v in spec.items() if k in CHANNEL_SCHEMA} if isinstance(spec, dict) else spec
+    values = _check_section({**CHANNEL_SCHEMA, **own}, spec, path, src, problems)
+    base = {k: values.pop(k) for k in CHANNEL_SCHEMA}
+    settings = ChannelSettings(name=name, **base, options=values)
+    if cls is None:
+        return settings
+    for key, problem in getattr(cls, "check_config", lambda s: [])(settings):
+        problems.append(f"{src.where(path + (key,))}: channels.{name}.{key}: {problem}")
+    is_configured = getattr(cls, "is_configured", None)
+    configured = bool(is_configured(settings)) if is_configured else None
+    if configured and channels.missing_modules(cls):
+        problems.append(f"{src.where(path + ('type',))}: channel {name} ({kind}) needs "
+                        f"{', '.join(channels.missing_modules(cls))}: "
+                        f"pip install 'syncd[{getattr(cls, 'EXTRA', kind)}]'")
+    return ChannelSettings(name=name, **base, options=values, configured=configured)
 
 
 def channel_types() -> list[str]:
@@ -273,6 +301,17 @@ def settings_from_text(text: str, filename: str = "config.yaml",
     return parse_settings(yamlsrc.load(text, filename, env))
 
 
+def _extra_note(channel: ChannelSettings) -> str:
+    """``, needs syncd[aws] (installed)`` for a type with an optional extra."""
+    from syncd import channels
+    cls = channels.type_class(channel.type)
+    extra = getattr(cls, "EXTRA", None)
+    if not extra:
+        return ""
+    missing = channels.missing_modules(cls)
+    return f", needs syncd[{extra}] ({'missing: pip install ' + repr(f'syncd[{extra}]') if missing else 'installed'})"
+
+
 def describe(settings: Settings) -> list[str]:
     """A short summary for ``syncd check`` and the start-up log. Never prints a secret."""
     d = settings.discourse
@@ -282,8 +321,8 @@ def describe(settings: Settings) -> list[str]:
         f"ticket categories: {', '.join(map(str, d.categories)) or 'every category'}",
     ]
     for ch in settings.channels.values():
-        state = "dry-run (no url)" if ch.dry_run else "url set"
-        lines.append(f"channel {ch.name}: {ch.type}, {state}")
+        state = "dry-run (not configured)" if ch.dry_run else "configured"
+        lines.append(f"channel {ch.name}: {ch.type}, {state}{_extra_note(ch)}")
     return lines
 
 

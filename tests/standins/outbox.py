@@ -1,0 +1,69 @@
+"""Channel tests' plumbing: a config over a real SQLite file, workers, a driven drain."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+from standins import add_action, notify_params
+from syncd.clock import utcnow
+from syncd.config import load_settings
+from syncd.outbox.workers import make_workers
+from syncd.store.db import Store, transaction
+
+
+def channel_settings(tmp_path: Path, channels: str, extra: str = "", env: dict | None = None):
+    """Settings with ``channels:`` holding ``channels`` (YAML lines, indented two spaces)."""
+    text = (f"database: {tmp_path / 'syncd.db'}\nrules: {tmp_path / 'rules'}\ntimezone: Asia/Kolkata\n"
+            "discourse:\n  staff_groups: [support-team]\n"
+            "channels:\n" + channels + "\noutbox: {workers: 2, lease_seconds: 30}\n" + extra)
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return load_settings(str(path), env=env or {})
+
+
+def workers(settings) -> list:
+    ws = make_workers(settings, Store(settings.resolve(settings.database)))
+    for w in ws:
+        w.sleep = lambda s: None   # the outbox's inline retries: driven, not slept
+    return ws
+
+
+def notify(settings, ticket_id: int, channel: str, **ticket: Any) -> int:
+    store = Store(settings.resolve(settings.database))
+    with transaction(store.db()) as conn:
+        return add_action(conn, ticket_id, "notify", notify_params(ticket_id, channel, **ticket))
+
+
+def drain(ws, until: Callable[[], bool], now: datetime | None = None,
+          step=timedelta(seconds=30), limit: int = 400) -> datetime:
+    """Run the workers with a driven clock (from now) until ``until()`` (bounded)."""
+    now = now or utcnow()
+    for _ in range(limit):
+        busy = any([w.run_once(now=now) for w in ws])
+        if until():
+            return now
+        if not busy:
+            now += step
+    raise AssertionError("the outbox did not drain")
+
+
+def outbox_rows(settings) -> list[dict[str, Any]]:
+    conn = Store(settings.resolve(settings.database)).db().conn
+    cur = conn.execute("SELECT id, ticket_id, status, attempts, last_error, result FROM outbox ORDER BY id")
+    names = [d[0] for d in cur.description]
+    out = [dict(zip(names, r)) for r in cur.fetchall()]
+    for r in out:
+        r["result"] = json.loads(r["result"]) if r["result"] else None
+    return out
+
+
+def done(settings) -> bool:
+    return all(r["status"] in ("sent", "dead", "dry_run") for r in outbox_rows(settings))
+
+
+def refs(settings, channel: str) -> dict[tuple[int, str], str]:
+    conn = Store(settings.resolve(settings.database)).db().conn
+    return {(t, k): v for t, k, v in conn.execute(
+        "SELECT ticket_id, key, value FROM channel_refs WHERE channel = ?", (channel,))}

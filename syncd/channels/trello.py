@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from syncd.channels import checks, register
 from syncd.channels.notice import facts
 from syncd.channels.transport import HttpNotifier, body_text
-from syncd.errors import PermanentError
+from syncd.errors import PermanentError, TransientError
 
 API_URL = "https://api.trello.com/1"
 RATE_WAIT = 10.0
@@ -97,6 +97,7 @@ class TrelloNotifier(HttpNotifier):
         said = body_text(response, 200)
         transient = self.transient_or_none(response, said, default_wait=RATE_WAIT)
         if transient:
+            transient.refused = response.status_code == 429   # a 429 did nothing: sure
             raise transient
         raise self._refusal(response.status_code, said, path)
 
@@ -142,8 +143,13 @@ class TrelloNotifier(HttpNotifier):
         if mem:
             mem.put(ticket, "card", f"creating:{action.key}")
         url = (action.params.get("ticket") or {}).get("url")
-        made = self._api("POST", "/cards", pos="top", **{**fields, "closed": False},
-                         **({"urlSource": url} if url else {}))
+        try:
+            made = self._api("POST", "/cards", pos="top", **{**fields, "closed": False},
+                             **({"urlSource": url} if url else {}))
+        except (PermanentError, TransientError) as exc:
+            if mem and (isinstance(exc, PermanentError) or getattr(exc, "refused", False)):
+                mem.put(ticket, "card", None)   # Trello said no: no card was made
+            raise
         card = str(made["id"])
         if mem:
             mem.put(ticket, "card", card)

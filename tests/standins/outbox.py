@@ -36,8 +36,32 @@ def notify(settings, ticket_id: int, channel: str, **ticket: Any) -> int:
         return add_action(conn, ticket_id, "notify", notify_params(ticket_id, channel, **ticket))
 
 
+class FakeClock:
+    """A monotonic clock the test moves (``sleep`` moves it too)."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += max(0.0, seconds)
+
+
+def fake_pacing(ws, clock: FakeClock | None = None) -> FakeClock:
+    """Give every channel's token bucket a driven clock (``drain(clock=…)`` moves it)."""
+    from syncd.outbox.pacing import TokenBucket
+    clock = clock or FakeClock()
+    for notifier in ws[0].notifiers.values():
+        old = getattr(notifier, "bucket", None)
+        if old is not None:
+            notifier.bucket = TokenBucket(old.rate * 60, old.capacity, clock=clock, sleep=clock.sleep)
+    return clock
+
+
 def drain(ws, until: Callable[[], bool], now: datetime | None = None,
-          step=timedelta(seconds=30), limit: int = 400) -> datetime:
+          step=timedelta(seconds=30), limit: int = 400, clock: FakeClock | None = None) -> datetime:
     """Run the workers with a driven clock (from now) until ``until()`` (bounded)."""
     now = now or utcnow()
     for _ in range(limit):
@@ -46,6 +70,8 @@ def drain(ws, until: Callable[[], bool], now: datetime | None = None,
             return now
         if not busy:
             now += step
+            if clock is not None:
+                clock.sleep(step.total_seconds())
     raise AssertionError("the outbox did not drain")
 
 

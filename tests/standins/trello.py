@@ -28,8 +28,10 @@ class TrelloStandIn(StandIn):
     def __init__(self, key: str = "test-trello-key", token: str = "test-trello-token",
                  lists: tuple[str, ...] = ("L-urgent", "L-high", "L-normal", "L-low", "L-closed"),
                  labels: tuple[str, ...] = ("LB-urgent", "LB-high", "LB-normal", "LB-low"),
-                 key_limit: int = 300, token_limit: int = 100, window: float = 10.0):
+                 key_limit: int = 300, token_limit: int = 100, window: float = 10.0,
+                 clock=time.monotonic):
         super().__init__()
+        self.clock = clock
         self.key, self.token = key, token
         self.lists, self.labels = set(lists), set(labels)
         self.key_rate, self.token_rate = RollingLimit(key_limit, window), RollingLimit(token_limit, window)
@@ -46,15 +48,16 @@ class TrelloStandIn(StandIn):
     def handle(self, method, path, query, headers, body):
         q = {k: v[-1] for k, v in parse_qs(query).items()}
         with self.lock:
-            self.calls.append((method, path, time.monotonic()))
+            self.calls.append((method, path, self.clock()))
             if q.get("key") != self.key:
                 return 401, TEXT, b"invalid key"
             if q.get("token") != self.token:
                 return 401, TEXT, b"invalid token"
-            if not self.key_rate.hit():
+            now = self.clock()
+            if not self.key_rate.hit(now):
                 self.rejected_429 += 1
                 return 429, JSON, {"error": "API_KEY_LIMIT_EXCEEDED", "message": "Rate limit exceeded"}
-            if not self.token_rate.hit():
+            if not self.token_rate.hit(now):
                 self.rejected_429 += 1
                 return 429, JSON, {"error": "API_TOKEN_LIMIT_EXCEEDED", "message": "Rate limit exceeded"}
             if self.down:

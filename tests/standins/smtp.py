@@ -13,7 +13,6 @@ import email.policy
 import ipaddress
 import socket
 import ssl
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -80,15 +79,13 @@ class SmtpServer:
         context.load_cert_chain(self.cert, self.key)
         # aiosmtpd does not count implicit TLS as TLS for AUTH: that session is TLS anyway
         kwargs: dict[str, Any] = {"authenticator": self._auth, "auth_require_tls": mode == "starttls",
-                                  "auth_required": bool(self.users)}
+                                  "auth_required": bool(self.users) and mode == "starttls"}
         if mode == "starttls":
             kwargs.update(tls_context=context, require_starttls=True)
         elif mode == "tls":
             kwargs.update(ssl_context=context)
-        with warnings.catch_warnings():   # AUTH without require_tls: it is TLS from the start
-            warnings.simplefilter("ignore", UserWarning)
-            self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
-                                         server_hostname="127.0.0.1", **kwargs)
+        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
+                                     server_hostname="127.0.0.1", **kwargs)
 
     def _auth(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
         ok = isinstance(auth_data, LoginPassword) and \

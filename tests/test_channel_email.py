@@ -51,6 +51,7 @@ def test_implicit_tls(tmp_path, trusted):
         notify(settings, 1, "deans")
         drain(workers(settings), lambda: done(settings))
         assert len(server.messages) == 1 and outbox_rows(settings)[0]["status"] == "sent"
+        assert server.messages[0]["login"]
 
 
 def test_retry_sends_the_same_message_id(tmp_path, trusted):

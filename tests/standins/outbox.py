@@ -93,3 +93,11 @@ def refs(settings, channel: str) -> dict[tuple[int, str], str]:
     conn = Store(settings.resolve(settings.database)).db().conn
     return {(t, k): v for t, k, v in conn.execute(
         "SELECT ticket_id, key, value FROM channel_refs WHERE channel = ?", (channel,))}
+
+
+def action_of(settings, action_id: int):
+    """The outbox row as the worker claims it (``Action``), e.g. to send it again."""
+    from syncd.outbox.queue import Action
+    from syncd.store.db import rows
+    conn = Store(settings.resolve(settings.database)).db().conn
+    return Action.from_row(rows(conn, "SELECT * FROM outbox WHERE id = ?", (action_id,))[0])

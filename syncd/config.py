@@ -241,10 +241,11 @@ def _channel(name: str, spec: Any, path: tuple, src: yamlsrc.Source,
                else f" (valid: {', '.join(channel_types())})")
         problems.append(f"{src.where(path + ('type',))}: unknown channel type '{kind}'{why}")
         spec = {k: v for k, v in spec.items() if k in CHANNEL_SCHEMA} if isinstance(spec, dict) else spec
+    before = len(problems)
     values = _check_section({**CHANNEL_SCHEMA, **own}, spec, path, src, problems)
     base = {k: values.pop(k) for k in CHANNEL_SCHEMA}
     settings = ChannelSettings(name=name, **base, options=values)
-    if cls is None:
+    if cls is None or len(problems) > before:   # its own checks assume valid keys
         return settings
     for key, problem in getattr(cls, "check_config", lambda s: [])(settings):
         problems.append(f"{src.where(path + (key,))}: channels.{name}.{key}: {problem}")

@@ -76,14 +76,13 @@ def test_answers_are_retried_or_dead_as_the_spec_says(tmp_path, status, state, w
 
 
 def test_a_bad_secret_is_a_config_error(tmp_path):
-    """A secret that is not whsec_<base64 of 24+ bytes>, or none with a url, names the line."""
+    """A secret that is not whsec_<base64 of 24+ bytes> names the line; none at all is a dry-run."""
     with pytest.raises(ConfigError) as err:
         channel_settings(tmp_path, "  hook: {type: webhook, url: 'https://example.org/h', secret: short}")
     text = str(err.value)
-    assert "config.yaml:7:" in text and "whsec_" in text and "short" not in text and "signs every" not in text
-    with pytest.raises(ConfigError) as err:
-        channel_settings(tmp_path, "  hook: {type: webhook, url: 'https://example.org/h'}")
-    assert "signs every request" in str(err.value)
+    assert "config.yaml:7:" in text and "whsec_" in text and "short" not in text
+    unsigned = channel_settings(tmp_path, "  hook: {type: webhook, url: 'https://example.org/h'}")
+    assert unsigned.channels["hook"].dry_run      # never sent unsigned
 
 
 def test_document_is_sorted_compact_json(tmp_path):

@@ -5,7 +5,8 @@ limit, with the channel's default pacing.
 
 For Slack (an incoming webhook: 1 message a second), Teams (a Workflows webhook: the
 connectors' 4 a second) and Trello (100 requests per 10 s per token; at least 12 s, so
-the rolling window is crossed), ``--seconds`` worth of notifications wait in the outbox; two delivery workers drain them against the stand-in,
+the rolling window is crossed), ``--seconds`` worth of notifications wait in the outbox;
+two delivery workers drain them against the stand-in,
 which enforces the limit and answers 429 beyond it. Printed per channel:
 ``<type>_drain_ratio_vs_limit`` (sends per second between the first and the last send,
 over the stand-in's limit; goal >= 0.95) and ``<type>_drain_429s`` (goal 0). Measured
@@ -76,8 +77,10 @@ def ratio(stamps: list[float], per_second: float) -> float:
 def bench_slack(seconds: float) -> tuple[float, int, int, int]:
     count = max(3, int(seconds * 1))
     with tempfile.TemporaryDirectory() as tmp, SlackStandIn(limit=1, window=1.0) as slack:
-        run(Path(tmp), f"{{type: slack, url: '{slack.url}'}}", count, lambda: len(slack.messages), seconds * 3 + 30)
-        return ratio([m["received_at"] for m in slack.messages], 1.0), slack.rejected_429, len(slack.messages), count
+        run(Path(tmp), f"{{type: slack, url: '{slack.url}'}}", count, lambda: len(slack.messages),
+            seconds * 3 + 30)
+        stamps = [m["received_at"] for m in slack.messages]
+        return ratio(stamps, 1.0), slack.rejected_429, len(slack.messages), count
 
 
 def bench_teams(seconds: float) -> tuple[float, int, int, int]:
@@ -85,7 +88,8 @@ def bench_teams(seconds: float) -> tuple[float, int, int, int]:
     with tempfile.TemporaryDirectory() as tmp, TeamsStandIn(limit=4, window=1.0) as teams:
         run(Path(tmp), f"{{type: teams, url: '{teams.url}', messages_per_minute: 240}}", count,
             lambda: len(teams.cards), seconds * 3 + 30)
-        return ratio([c["received_at"] for c in teams.cards], 4.0), teams.rejected_429, len(teams.cards), count
+        stamps = [c["received_at"] for c in teams.cards]
+        return ratio(stamps, 4.0), teams.rejected_429, len(teams.cards), count
 
 
 def bench_trello(seconds: float) -> tuple[float, int, int, int]:

@@ -310,7 +310,8 @@ def _extra_note(channel: ChannelSettings) -> str:
     if not extra:
         return ""
     missing = channels.missing_modules(cls)
-    return f", needs syncd[{extra}] ({'missing: pip install ' + repr(f'syncd[{extra}]') if missing else 'installed'})"
+    state = f"missing: pip install 'syncd[{extra}]'" if missing else "installed"
+    return f", needs syncd[{extra}] ({state})"
 
 
 def describe(settings: Settings) -> list[str]:

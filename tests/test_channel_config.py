@@ -16,7 +16,7 @@ CONTRACT = """channels:
               username: "${SMTP_USER:-}", password: "${SMTP_PASSWORD:-}"}, from: helpdesk@example.edu}
   board:     {type: trello, key: "${TRELLO_KEY:-}", token: "${TRELLO_TOKEN:-}",
               lists: {urgent: LIST_ID, high: LIST_ID, normal: LIST_ID, low: LIST_ID}}
-  queues:    {type: sqs, region: eu-west-1, queue_prefix: tickets-, fifo: false}   # tickets-urgent, tickets-high, …
+  queues:    {type: sqs, region: eu-west-1, queue_prefix: tickets-, fifo: false}   # tickets-urgent, …
   archive:   {type: s3, bucket: helpdesk-archive, prefix: tickets/}
   hook:      {type: webhook, url: https://example.org/hooks/syncd, secret: "${HOOK_SECRET:-}"}
 """
@@ -28,7 +28,8 @@ def test_the_contracts_example_validates_with_each_types_keys():
     ch = s.channels
     assert ch["deans"].options["smtp"]["port"] == 587 and ch["deans"].options["to"] == ["dean@example.edu"]
     assert ch["board"].options["lists"]["urgent"] == "LIST_ID"
-    assert ch["queues"].options["queue_prefix"] == "tickets-" and ch["archive"].options["prefix"] == "tickets/"
+    assert ch["queues"].options["queue_prefix"] == "tickets-"
+    assert ch["archive"].options["prefix"] == "tickets/"
     dry = {name for name, c in ch.items() if c.dry_run}
     assert dry == {"staff", "it-urgent", "it-teams", "board", "hook"}   # no secret set
     assert not ch["deans"].dry_run and not ch["queues"].dry_run and not ch["archive"].dry_run
@@ -47,16 +48,22 @@ def test_check_never_prints_a_secret():
     env = {"SLACK_WEBHOOK": "https://hooks.slack.com/services/T/B/secretpart", "TRELLO_TOKEN": "tok-secret"}
     text = "\n".join(describe(settings_from_text(CONTRACT, env=env)))
     assert "secretpart" not in text and "tok-secret" not in text
-    assert "channel it-urgent: slack, configured" in text and "channel queues: sqs, configured, needs syncd[aws]" in text
+    assert "channel it-urgent: slack, configured" in text
+    assert "channel queues: sqs, configured, needs syncd[aws]" in text
 
 
 @pytest.mark.parametrize("text,expected", [
-    ("channels:\n  m: {type: email, smtp: {host: h, port: 0}}\n", "c.yaml:2: 'channels.m.smtp.port' must be a port number"),
-    ("channels:\n  b: {type: trello, lists: [a, b]}\n", "c.yaml:2: 'channels.b.lists' must be a mapping of priority: list id"),
+    ("channels:\n  m: {type: email, smtp: {host: h, port: 0}}\n",
+     "c.yaml:2: 'channels.m.smtp.port' must be a port number"),
+    ("channels:\n  b: {type: trello, lists: [a, b]}\n",
+     "c.yaml:2: 'channels.b.lists' must be a mapping of priority: list id"),
     ("channels:\n  q: {type: sqs, fifo: yes please}\n", "c.yaml:2: 'channels.q.fifo' must be true or false"),
-    ("channels:\n  a: {type: s3, statuses: [done]}\n", "'channels.a.statuses' must be a list whose items are one of open"),
-    ("channels:\n  s: {type: slack, bucket: x}\n", "c.yaml:2: unknown key 'bucket' in channels.s (valid: api_url, channel,"),
-    ("channels:\n  t: {type: trello, key: k, token: t, lists: {urgent: L}}\n", "give a list for every priority"),
+    ("channels:\n  a: {type: s3, statuses: [done]}\n",
+     "'channels.a.statuses' must be a list whose items are one of open"),
+    ("channels:\n  s: {type: slack, bucket: x}\n",
+     "c.yaml:2: unknown key 'bucket' in channels.s (valid: api_url, channel,"),
+    ("channels:\n  t: {type: trello, key: k, token: t, lists: {urgent: L}}\n",
+     "give a list for every priority"),
 ])
 def test_each_types_mistakes_name_file_line_and_key(text, expected):
     """A bad value of a type's own key is one clear line, like the rest of the config."""
@@ -86,4 +93,5 @@ def test_docs_describe_every_key_of_every_built_in_type():
         for key in keys(getattr(channels.type_class(kind), "CONFIG", {})):
             assert f"| `{key}` |" in docs, f"{kind}.{key}"
     for picture in ("slack-card.png", "teams-card.png", "gchat-card.png"):
-        assert f"img/{picture}" in docs and (Path(__file__).resolve().parent.parent / "docs/img" / picture).exists()
+        assert f"img/{picture}" in docs
+        assert (Path(__file__).resolve().parent.parent / "docs/img" / picture).exists()

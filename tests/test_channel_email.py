@@ -14,7 +14,8 @@ USER, PASSWORD = "helpdesk", "smtp-password-not-real"
 def _settings(tmp_path, server, to="[dean@example.edu, it@example.edu]", tls=False, password=PASSWORD):
     smtp = (f"{{host: 127.0.0.1, port: {server.port}, starttls: {str(not tls).lower()}, "
             f"tls: {str(tls).lower()}, username: {USER}, password: {password}, timeout_seconds: 10}}")
-    return channel_settings(tmp_path, f"  deans: {{type: email, to: {to}, from: helpdesk@example.edu, smtp: {smtp}}}")
+    return channel_settings(tmp_path, f"  deans: {{type: email, to: {to}, from: helpdesk@example.edu, "
+                                      f"smtp: {smtp}}}")
 
 
 @pytest.fixture
@@ -86,7 +87,9 @@ def test_wrong_password_and_unknown_address_are_dead_with_the_fix(tmp_path, trus
         notify(settings, 2, "deans")
         drain(workers(settings), lambda: done(settings))
         row = outbox_rows(settings)[0]
-        assert row["status"] == "dead" and "nobody@example.edu" in row["last_error"] and "check `to`" in row["last_error"]
+        assert row["status"] == "dead"
+        assert "nobody@example.edu" in row["last_error"]
+        assert "check `to`" in row["last_error"]
 
 
 def test_untrusted_certificate_is_dead_not_sent_in_clear(tmp_path, monkeypatch):
@@ -126,10 +129,12 @@ def test_to_requester_uses_the_tickets_address_or_skips(tmp_path, trusted):
 def test_config_errors_name_the_line(tmp_path):
     """A bad address and a password without TLS are config errors with file:line."""
     with pytest.raises(ConfigError) as err:
-        channel_settings(tmp_path, "  m: {type: email, to: [not-an-address], from: a@b.c,\n"
+        channel_settings(tmp_path, "  m: {type: email, to: [not-an-address], from: a@b.c}")
+    assert "config.yaml:7: 'channels.m.to' must be a list whose items are an email address" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        channel_settings(tmp_path, "  m: {type: email, to: [a@b.c], from: a@b.c,\n"
                                    "      smtp: {host: h, starttls: false, username: u, password: p}}")
-    text = str(err.value)
-    assert "config.yaml:" in text and "channels.m.to" in text and "only sent over TLS" in text
+    assert "config.yaml:" in str(err.value) and "only sent over TLS" in str(err.value)
 
 
 def test_unconfigured_email_is_dry_run(tmp_path):

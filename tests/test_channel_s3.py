@@ -25,7 +25,8 @@ def _settings(tmp_path, endpoint, bucket, make=True):
     if make:
         client("s3", endpoint).create_bucket(Bucket=bucket, CreateBucketConfiguration={
             "LocationConstraint": "eu-west-1"})
-    return channel_settings(tmp_path, (f"  archive: {{type: s3, region: eu-west-1, endpoint_url: '{endpoint}',"
+    return channel_settings(tmp_path, (f"  archive: {{type: s3, region: eu-west-1, "
+                                       f"endpoint_url: '{endpoint}',"
                                        f" bucket: {bucket}, prefix: tickets/}}"))
 
 
@@ -39,14 +40,16 @@ def test_resolved_ticket_is_archived_at_prefix_year_month_id(tmp_path, endpoint)
     store = Store(settings.resolve(settings.database))
     with transaction(store.db()) as conn:
         conn.execute("INSERT INTO ticket_history (ticket_id, at, kind, name, detail) VALUES "
-                     "(42, '2026-03-02T09:14:07.512000Z', 'change', 'status_changed', '{\"new\": \"resolved\"}')")
+                     "(42, '2026-03-02T09:14:07.512000Z', 'change', 'status_changed', "
+                     "'{\"new\": \"resolved\"}')")
     notify(settings, 42, "archive", status="resolved")
     drain(workers(settings), lambda: done(settings))
     [row] = outbox_rows(settings)
     assert row["status"] == "sent" and row["result"]["key"] == "tickets/2026/03/42.json"
     doc = json.loads(_object(endpoint, "arch-1", "tickets/2026/03/42.json"))
     assert doc["ticket"]["id"] == 42 and doc["ticket"]["status"] == "resolved"
-    assert doc["history"][0]["name"] == "status_changed" and doc["history"][0]["detail"] == {"new": "resolved"}
+    assert doc["history"][0]["name"] == "status_changed"
+    assert doc["history"][0]["detail"] == {"new": "resolved"}
 
 
 def test_open_ticket_writes_nothing(tmp_path, endpoint):

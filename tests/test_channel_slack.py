@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 
 def _webhook(tmp_path, slack, per_minute=60000):
-    return channel_settings(tmp_path, f"  it: {{type: slack, url: '{slack.url}', messages_per_minute: {per_minute}}}")
+    return channel_settings(tmp_path, f"  it: {{type: slack, url: '{slack.url}', "
+                                      f"messages_per_minute: {per_minute}}}")
 
 
 def _bot(tmp_path, slack, per_minute=60000, token=None):
@@ -91,11 +92,14 @@ def test_webhook_outage_and_429_are_retried_until_delivered(tmp_path):
 def test_unknown_webhook_is_no_service(tmp_path):
     """A removed webhook (no_service) is dead with 'create a new one'."""
     with SlackStandIn() as slack:
-        settings = channel_settings(tmp_path, f"  it: {{type: slack, url: '{slack.base_url}/services/T/B/gone'}}")
+        gone = f"{slack.base_url}/services/T/B/gone"
+        settings = channel_settings(tmp_path, f"  it: {{type: slack, url: '{gone}'}}")
         notify(settings, 4, "it")
         drain(workers(settings), lambda: done(settings))
         row = outbox_rows(settings)[0]
-        assert row["status"] == "dead" and "no_service" in row["last_error"] and "create a new one" in row["last_error"]
+        assert row["status"] == "dead"
+        assert "no_service" in row["last_error"]
+        assert "create a new one" in row["last_error"]
         assert "/services/" not in row["last_error"]
 
 
@@ -136,7 +140,9 @@ def test_bot_mode_refusals_say_what_to_fix(tmp_path):
         notify(settings, 1, "it")
         drain(workers(settings), lambda: done(settings))
         row = outbox_rows(settings)[0]
-        assert row["status"] == "dead" and "invalid_auth" in row["last_error"] and "update `token`" in row["last_error"]
+        assert row["status"] == "dead"
+        assert "invalid_auth" in row["last_error"]
+        assert "update `token`" in row["last_error"]
         assert "xoxb" not in row["last_error"]
     with SlackStandIn(limit=1000) as slack:
         slack.members = set()

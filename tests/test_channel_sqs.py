@@ -89,7 +89,8 @@ def test_check_names_the_extra_and_a_missing_one_is_an_error(tmp_path, monkeypat
     from syncd.config import describe
     settings = _settings(tmp_path, "http://127.0.0.1:9", "t5-")
     assert any("needs syncd[aws] (installed)" in line for line in describe(settings))
-    monkeypatch.setattr(channels, "missing_modules", lambda cls: ["boto3"] if getattr(cls, "EXTRA", None) else [])
+    monkeypatch.setattr(channels, "missing_modules",
+                        lambda cls: ["boto3"] if getattr(cls, "EXTRA", None) else [])
     with pytest.raises(ConfigError) as err:
         _settings(tmp_path, "http://127.0.0.1:9", "t5-")
     assert "needs boto3: pip install 'syncd[aws]'" in str(err.value) and "config.yaml:" in str(err.value)
@@ -97,9 +98,10 @@ def test_check_names_the_extra_and_a_missing_one_is_an_error(tmp_path, monkeypat
 
 def test_boto3_is_not_imported_without_an_aws_channel(tmp_path):
     """A config without sqs/s3 never imports boto3 (the extra stays optional)."""
-    code = ("import sys; from syncd.config import settings_from_text; from syncd.outbox.workers import make_workers;"
-            "from syncd.store.db import Store;"
-            f"s = settings_from_text('database: {tmp_path}/x.db\\nchannels:\\n  a: {{type: slack}}\\n  b: {{type: sqs}}\\n', env={{}});"
+    config = f"database: {tmp_path}/x.db\\nchannels:\\n  a: {{type: slack}}\\n  b: {{type: sqs}}\\n"
+    code = ("import sys; from syncd.config import settings_from_text;"
+            "from syncd.outbox.workers import make_workers; from syncd.store.db import Store;"
+            f"s = settings_from_text('{config}', env={{}});"
             "make_workers(s, Store(s.database)); print('boto3' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -11,7 +11,8 @@ from syncd.channels.teams import card, envelope
 
 
 def _settings(tmp_path, teams, per_minute=60000):
-    return channel_settings(tmp_path, f"  t: {{type: teams, url: '{teams.url}', messages_per_minute: {per_minute}}}")
+    return channel_settings(tmp_path, f"  t: {{type: teams, url: '{teams.url}', "
+                                      f"messages_per_minute: {per_minute}}}")
 
 
 def test_every_card_is_a_valid_adaptive_card_1_4():
@@ -52,7 +53,8 @@ def test_delivers_the_card_in_the_message_envelope(tmp_path):
 def test_refusals_are_dead_with_the_fix_and_no_signature(tmp_path):
     """A wrong sig (401) and a deleted flow (404) are dead; the reason never shows the URL."""
     with TeamsStandIn(limit=1000) as teams:
-        settings = channel_settings(tmp_path, f"  t: {{type: teams, url: '{teams.url.replace('test-sig', 'old-sig')}'}}")
+        old = teams.url.replace("test-sig", "old-sig")
+        settings = channel_settings(tmp_path, f"  t: {{type: teams, url: '{old}'}}")
         notify(settings, 1, "t")
         drain(workers(settings), lambda: done(settings))
         row = outbox_rows(settings)[0]
@@ -62,7 +64,9 @@ def test_refusals_are_dead_with_the_fix_and_no_signature(tmp_path):
         notify(settings, 2, "t")
         drain(workers(settings), lambda: done(settings))
         row = outbox_rows(settings)[1]
-        assert row["status"] == "dead" and "404" in row["last_error"] and "create it again" in row["last_error"]
+        assert row["status"] == "dead"
+        assert "404" in row["last_error"]
+        assert "create it again" in row["last_error"]
 
 
 def test_outage_and_throttling_are_retried(tmp_path):

@@ -57,7 +57,9 @@ def test_wrong_secret_is_refused_and_dead_with_the_fix(tmp_path):
         drain(workers(settings), lambda: done(settings))
         row = outbox_rows(settings)[0]
         assert receiver.refused == ["no matching signature"]
-        assert row["status"] == "dead" and "same secret" in row["last_error"] and SECRET not in row["last_error"]
+        assert row["status"] == "dead"
+        assert "same secret" in row["last_error"]
+        assert SECRET not in row["last_error"]
 
 
 @pytest.mark.parametrize("status,state,words", [

@@ -25,7 +25,8 @@ from syncd.store.db import transaction
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIORITIES = """rules:
-  - {name: t-urgent, on: topic_created, if: {title_matches: '(?i)lab on fire'}, then: [{set_priority: urgent}]}
+  - {name: t-urgent, on: topic_created, if: {title_matches: '(?i)lab on fire'},
+     then: [{set_priority: urgent}]}
   - {name: t-high, on: topic_created, if: {title_matches: '(?i)grades missing'}, then: [{set_priority: high}]}
   - {name: t-low, on: topic_created, if: {title_matches: '(?i)someday'}, then: [{set_priority: low}]}
 """
@@ -84,9 +85,11 @@ def test_example_routes_urgent_to_slack_high_to_trello_low_to_s3(tmp_path, endpo
             "processor: {first_post_grace_seconds: 30}\n"
             "channels:\n"
             f"  it-urgent: {{type: slack, url: '{slack.url}', messages_per_minute: 6000}}\n"
-            f"  board: {{type: trello, key: {trello.key}, token: {trello.token}, api_url: '{trello.api_url}',\n"
+            f"  board: {{type: trello, key: {trello.key}, token: {trello.token},\n"
+            f"           api_url: '{trello.api_url}',\n"
             "           lists: {urgent: L-urgent, high: L-high, normal: L-normal, low: L-low}}\n"
-            f"  archive: {{type: s3, region: eu-west-1, endpoint_url: '{endpoint}', bucket: routing-archive}}\n")
+            f"  archive: {{type: s3, region: eu-west-1, endpoint_url: '{endpoint}',\n"
+            "             bucket: routing-archive}\n")
         settings = load_settings(str(tmp_path / "config.yaml"), env={})
         store, _ = prepare(settings)
         holder = RulesHolder(settings.resolve(settings.rules), list(settings.channels), {"support": 5})
@@ -107,7 +110,8 @@ def test_example_routes_urgent_to_slack_high_to_trello_low_to_s3(tmp_path, endpo
         assert {r["status"] for r in rows} == {"sent"}, rows
         assert [m["blocks"][0]["text"]["text"] for m in slack.messages] == [
             "*<https://forum.example.com/t/printer-jams-on-duplex-jobs/501|The lab on fire>*  ·  #501"]
-        assert [(c["name"], c["idList"]) for c in trello.cards.values()] == [("#502 My grades missing", "L-high")]
+        cards = [(c["name"], c["idList"]) for c in trello.cards.values()]
+        assert cards == [("#502 My grades missing", "L-high")]
         s3 = client("s3", endpoint)
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket="routing-archive").get("Contents", [])]
         assert len(keys) == 1 and keys[0].startswith("tickets/") and keys[0].endswith("/503.json")

@@ -29,7 +29,8 @@ def port(v: Any) -> Any:
 
 
 def seconds(v: Any) -> Any:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0) or "a number of seconds above 0"
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+    return ok or "a number of seconds above 0"
 
 
 def email(v: Any) -> Any:

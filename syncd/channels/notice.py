@@ -36,7 +36,10 @@ class Facts:
     private: bool
 
 
-def facts(params: dict[str, Any], tz: ZoneInfo = ZoneInfo("UTC")) -> Facts:
+UTC = ZoneInfo("UTC")
+
+
+def facts(params: dict[str, Any], tz: ZoneInfo = UTC) -> Facts:
     ticket, event = params.get("ticket") or {}, params.get("event") or {}
     private = bool(params.get("private") or ticket.get("visibility") == "private")
     raw = "" if private else str(ticket.get("body") or "").strip()

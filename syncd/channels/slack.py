@@ -81,7 +81,8 @@ def blocks(params: dict[str, Any], tz: ZoneInfo, block_id: str) -> list[dict[str
                                        for k, v in fields]},
     ]
     if f.text:
-        out.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(mrkdwn(f.text), SECTION_CHARS)}})
+        out.append({"type": "section", "text": {"type": "mrkdwn",
+                                                "text": _cut(mrkdwn(f.text), SECTION_CHARS)}})
     if f.private:
         out.append({"type": "section", "text": {"type": "mrkdwn",
                                                 "text": "_Private ticket: the text is not shown here._"}})
@@ -109,7 +110,8 @@ class SlackNotifier(HttpNotifier):
 
     SERVICE = "Slack"
     CONFIG = {
-        "token": (checks.text, "", "a bot token (xoxb-…) for bot mode (chat.postMessage, one thread a ticket)"),
+        "token": (checks.text, "",
+                  "a bot token (xoxb-…) for bot mode (chat.postMessage, one thread a ticket)"),
         "channel": (checks.text, "", "bot mode: the channel's id (C0123ABCD) or name"),
         "api_url": (checks.url, API_URL, "Slack's Web API (change only for a proxy or a test stand-in)"),
     }
@@ -195,7 +197,8 @@ class SlackNotifier(HttpNotifier):
         pending = json.loads(mem.get(ticket, "sending") or "{}") if mem else {}
         ts = None
         if pending.get("action") == action.key:   # an attempt of this action may have posted
-            ts = self._already_sent(action, thread, float(pending.get("at") or time.time() - LOOKBACK_SECONDS))
+            since = float(pending.get("at") or time.time() - LOOKBACK_SECONDS)
+            ts = self._already_sent(action, thread, since)
         if ts is None:
             if mem:
                 mem.put(ticket, "sending", json.dumps({"action": action.key, "at": time.time()}))

@@ -89,7 +89,8 @@ class WebhookNotifier(HttpNotifier):
         elif status == 410:
             why = "the receiver says this endpoint is gone (410): remove the channel or update url"
         elif status in (401, 403):
-            why = f"the receiver refused the signature ({said or status}): check that both sides use the same secret"
+            why = (f"the receiver refused the signature ({said or status}): check that both "
+                   "sides use the same secret")
         else:
             why = f"the receiver refused the message: {said or status}"
         raise self.refused(status, why)

@@ -86,7 +86,8 @@ class TeamsStandIn(StandIn):
                     "code": "WorkflowNotFound", "message": "The workflow could not be found."}}
             if q.get("sig") != self.sig:
                 return 401, {"Content-Type": "application/json"}, {"error": {
-                    "code": "DirectApiAuthorizationRequired", "message": "The request must be authenticated."}}
+                    "code": "DirectApiAuthorizationRequired",
+                    "message": "The request must be authenticated."}}
             if not self.rate.hit():
                 return 429, {"Content-Type": "application/json", "Retry-After": str(self.retry_after)}, {
                     "error": {"code": "WorkflowRequestsThrottled", "message": "Rate limit is exceeded."}}

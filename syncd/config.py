@@ -323,7 +323,8 @@ def describe(settings: Settings) -> list[str]:
         f"ticket categories: {', '.join(map(str, d.categories)) or 'every category'}",
     ]
     for ch in settings.channels.values():
-        state = "dry-run (not configured)" if ch.dry_run else "configured"
+        state = "dry-run (not configured)" if ch.dry_run else \
+            "writes to the log" if ch.type == "log" else "configured"
         lines.append(f"channel {ch.name}: {ch.type}, {state}{_extra_note(ch)}")
     return lines
 

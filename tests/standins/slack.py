@@ -20,6 +20,7 @@ rate-limits page) and the Block Kit limits that python-slack-sdk validates:
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -111,6 +112,8 @@ class SlackStandIn(StandIn):
         self.rejected_429 = self.requests = 0
         self.invalid: list[list[str]] = []
         self.fail_after_post = 0                # drop the connection after posting (a crash)
+        self.hold_posts = 0                     # post, then hold the answer until ``release``
+        self.release = threading.Event()
         self._ts = 0.0
 
     @property
@@ -129,6 +132,14 @@ class SlackStandIn(StandIn):
         return True
 
     def handle(self, method, path, query, headers, body):
+        before = len(self.messages)
+        answer = self._handle(method, path, query, headers, body)
+        if self.hold_posts and len(self.messages) > before:    # a crash while Slack answers
+            self.hold_posts -= 1
+            self.release.wait(30)
+        return answer
+
+    def _handle(self, method, path, query, headers, body):
         with self.lock:
             self.requests += 1
             if path.startswith("/services/"):

@@ -13,6 +13,7 @@ an attachment; ``closed: true`` archives.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -39,6 +40,8 @@ class TrelloStandIn(StandIn):
         self.calls: list[tuple[str, str, float]] = []
         self.down = False
         self.fail_after_create = 0
+        self.hold_creates = 0            # make the card, then hold the answer until ``release``
+        self.release = threading.Event()
         self.rejected_429 = 0
 
     @property
@@ -46,6 +49,14 @@ class TrelloStandIn(StandIn):
         return self.base_url + "/1"
 
     def handle(self, method, path, query, headers, body):
+        before = len(self.cards)
+        answer = self._handle(method, path, query, headers, body)
+        if self.hold_creates and len(self.cards) > before:   # a crash while Trello answers
+            self.hold_creates -= 1
+            self.release.wait(30)
+        return answer
+
+    def _handle(self, method, path, query, headers, body):
         q = {k: v[-1] for k, v in parse_qs(query).items()}
         with self.lock:
             self.calls.append((method, path, self.clock()))

@@ -76,7 +76,7 @@ def test_example_routes_urgent_to_slack_high_to_trello_low_to_s3(tmp_path, endpo
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "05-priorities.yaml").write_text(PRIORITIES)
-    shutil.copy(ROOT / "rules/examples/routing.yaml", rules / "70-routing.yaml")
+    shutil.copy(ROOT / "rules/examples/routing.yaml", rules / "80-routing.yaml")
     with SlackStandIn(limit=1000) as slack, TrelloStandIn() as trello:
         (tmp_path / "config.yaml").write_text(
             f"database: {tmp_path / 'syncd.db'}\nrules: {rules}\n"

@@ -105,3 +105,15 @@ def test_boto3_is_not_imported_without_an_aws_channel(tmp_path):
             "make_workers(s, Store(s.database)); print('boto3' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_huge_ticket_body_is_cut_to_fit_a_message():
+    """A body that would pass 256 KiB is cut (and the message says so), never refused."""
+    from standins import notify_params
+    from syncd.channels.sqs import MAX_BYTES, body
+    from syncd.outbox.queue import Action
+    action = Action(id=1, ticket_id=1, kind="notify", params=notify_params(1, "q", body="x" * 400_000),
+                    rule=None, delivery_id=None, attempts=1, created_at="2026-03-02T09:00:00.000000Z")
+    text = body(action, "q")
+    assert len(text.encode()) <= MAX_BYTES
+    assert json.loads(text)["data"]["cut"] is True

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from syncd.channels import checks, register
 from syncd.channels.notice import PRIORITY_MARK, facts
 from syncd.channels.transport import HttpNotifier, body_text
+from syncd.errors import TransientError
 
 API_URL = "https://slack.com/api"
 SECTION_CHARS, FIELD_CHARS, BUTTON_CHARS, MAX_BLOCKS = 3000, 2000, 75, 50
@@ -173,7 +174,6 @@ class SlackNotifier(HttpNotifier):
         if not data.get("ok"):
             error = str(data.get("error") or "unknown_error")
             if error in TRANSIENT_ERRORS:
-                from syncd.errors import TransientError
                 raise TransientError(f"channel {self.name}: {method}: Slack said {error}")
             raise self._refusal(response.status_code if response.status_code != 200 else None, error)
         return data

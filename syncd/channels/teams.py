@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from syncd.channels import register
 from syncd.channels.notice import PRIORITY_MARK, facts
 from syncd.channels.transport import HttpNotifier, body_text
+from syncd.errors import TransientError
 
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 MAX_BYTES = 28 * 1024
@@ -81,7 +82,6 @@ class TeamsNotifier(HttpNotifier):
             return {"status": response.status_code}
         said = body_text(response, 200)
         if "HTTP error 429" in said:   # connectors answer 200/4xx with this text instead of 429
-            from syncd.errors import TransientError
             raise TransientError(f"channel {self.name}: Teams rate limit", 15.0)
         transient = self.transient_or_none(response, said, default_wait=15.0)
         if transient:

@@ -69,7 +69,8 @@ def endpoint():
 
 
 def test_example_routes_urgent_to_slack_high_to_trello_low_to_s3(tmp_path, endpoint, monkeypatch):
-    """One urgent, one high and one low ticket: a Slack message, a Trello card, an S3 document."""
+    """One urgent, one high and one low ticket: a Slack message, a Trello card (archived when
+    the topic closes), an S3 document once the low ticket is resolved."""
     use_test_credentials(monkeypatch)
     client("s3", endpoint).create_bucket(Bucket="routing-archive",
                                          CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
@@ -101,6 +102,7 @@ def test_example_routes_urgent_to_slack_high_to_trello_low_to_s3(tmp_path, endpo
                 n += 1
                 _deliver(store, name, topic_id, title, 9000 + n)
         _deliver(store, "accepted_solution", 503, tickets[503], 9100)
+        _deliver(store, "topic_closed_status_updated", 502, tickets[502], 9101)
         now = parse(sample_body("topic_created")["topic"]["created_at"]) + timedelta(minutes=2)
         for _ in range(50):
             if not processor.run_once(now):
@@ -110,8 +112,9 @@ def test_example_routes_urgent_to_slack_high_to_trello_low_to_s3(tmp_path, endpo
         assert {r["status"] for r in rows} == {"sent"}, rows
         assert [m["blocks"][0]["text"]["text"] for m in slack.messages] == [
             "*<https://forum.example.com/t/printer-jams-on-duplex-jobs/501|The lab on fire>*  ·  #501"]
-        cards = [(c["name"], c["idList"]) for c in trello.cards.values()]
-        assert cards == [("#502 My grades missing", "L-high")]
+        cards = [(c["name"], c["idList"], c["closed"]) for c in trello.cards.values()]
+        assert cards == [("#502 My grades missing", "L-high", True)]    # made, then archived
+        assert [r["params"]["channel"] for r in rows].count("board") == 2
         s3 = client("s3", endpoint)
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket="routing-archive").get("Contents", [])]
         assert len(keys) == 1 and keys[0].startswith("tickets/") and keys[0].endswith("/503.json")

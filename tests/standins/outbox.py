@@ -77,11 +77,13 @@ def drain(ws, until: Callable[[], bool], now: datetime | None = None,
 
 def outbox_rows(settings) -> list[dict[str, Any]]:
     conn = Store(settings.resolve(settings.database)).db().conn
-    cur = conn.execute("SELECT id, ticket_id, status, attempts, last_error, result FROM outbox ORDER BY id")
+    cur = conn.execute("SELECT id, ticket_id, status, attempts, last_error, result, params FROM outbox "
+                       "ORDER BY id")
     names = [d[0] for d in cur.description]
     out = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     for r in out:
         r["result"] = json.loads(r["result"]) if r["result"] else None
+        r["params"] = json.loads(r["params"])
     return out
 
 

@@ -144,3 +144,19 @@ def test_unconfigured_email_is_dry_run(tmp_path):
     drain(workers(settings), lambda: done(settings))
     row = outbox_rows(settings)[0]
     assert row["status"] == "dry_run" and row["result"]["message"]["subject"].startswith("[HIGH] #1")
+
+
+def test_student_text_cannot_break_headers_or_html():
+    """A title with a newline stays one Subject line; a marked value is escaped in the HTML."""
+    from standins import notify_params
+    from syncd.channels.email import compose
+    from syncd.core.marks import mark
+    from syncd.outbox.queue import Action
+    from zoneinfo import ZoneInfo
+    params = notify_params(5, "m", title="Help\r\nBcc: all@example.edu", text="Seen: " + mark("<b>x</b>"))
+    action = Action(id=1, ticket_id=5, kind="notify", params=params, rule=None, delivery_id=None,
+                    attempts=1, created_at="2026-03-02T09:00:00.000000Z")
+    msg = compose(action, {"from": "h@example.edu", "to": ["a@example.edu"]}, ZoneInfo("UTC"))
+    assert msg["Subject"] == "[HIGH] #5 Help Bcc: all@example.edu" and msg["Bcc"] is None
+    html = msg.get_body(("html",)).get_content()
+    assert "Seen: &lt;b&gt;x&lt;/b&gt;" in html and "\ue000" not in msg.as_string()

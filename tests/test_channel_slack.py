@@ -191,3 +191,13 @@ def test_action_key_is_the_marker():
                delivery_id=None, attempts=1, created_at="2026-03-02T09:00:00.000000Z")
     from syncd.channels.slack import marker
     assert marker(a) == f"syncd-{a.key}"
+
+
+def test_rule_text_keeps_the_admins_mrkdwn_and_escapes_the_students():
+    """In a notify text, the admin's *bold* stays; an interpolated title cannot <!channel>."""
+    from syncd.channels.slack import message
+    from syncd.core.marks import mark
+    params = notify_params(42, "it", text="*Escalated*: " + mark("<!channel> *now*"))
+    msg = message(params, ZoneInfo("UTC"), "m")
+    assert msg["text"].startswith("*Escalated*: &lt;!channel&gt; ")
+    assert "*now*" not in msg["text"] and "\ue000" not in str(msg)

@@ -13,7 +13,6 @@
 """
 from __future__ import annotations
 
-import html
 import smtplib
 import socket
 import ssl
@@ -24,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from syncd import logs
-from syncd.channels import checks, register
+from syncd.channels import checks, markup, register
 from syncd.channels.notice import facts
 from syncd.errors import PermanentError, TransientError
 from syncd.outbox.pacing import TokenBucket
@@ -54,7 +53,8 @@ def compose(action: Any, options: dict[str, Any], tz: ZoneInfo) -> EmailMessage:
     f = facts(action.params, tz)
     sender = options["from"]
     msg = EmailMessage()
-    msg["Subject"] = f"[{f.priority.upper()}] #{f.id} {f.title}"[:200]
+    title = " ".join(markup.plain(f.title).split())      # one line: a header has no newlines
+    msg["Subject"] = f"[{f.priority.upper()}] #{f.id} {title}"[:200]
     msg["From"] = sender
     msg["To"] = ", ".join(recipients(options["to"], action.params.get("ticket") or {}))
     msg["Date"] = formatdate(localtime=False)
@@ -62,7 +62,7 @@ def compose(action: Any, options: dict[str, Any], tz: ZoneInfo) -> EmailMessage:
     msg["X-Syncd-Ticket"] = str(f.id)
     rows = [("Priority", f.priority), ("Category", f.category), ("Tags", ", ".join(f.tags) or "none"),
             ("Status", f.status), ("Author", f"@{f.author}"), ("When", f.at)]
-    text = [f.text or f.headline, "", *[f"{k}: {v}" for k, v in rows]]
+    text = [markup.plain(f.text or f.headline), "", *[f"{k}: {v}" for k, v in rows]]
     if f.private:
         text += ["", "Private ticket: the text is not shown here."]
     elif f.body:
@@ -70,9 +70,9 @@ def compose(action: Any, options: dict[str, Any], tz: ZoneInfo) -> EmailMessage:
     if f.url:
         text += ["", f"Open in Discourse: {f.url}"]
     msg.set_content("\n".join(text))
-    e = html.escape
+    e = markup.html
     link = f'<a href="{e(f.url)}">{e(f.title)}</a>' if f.url else e(f.title)
-    body = (f"<p>{e(f.text)}</p>" if f.text else "") + f"<h2>{link}</h2><table>" + "".join(
+    body = (f"<p>{markup.html_marked(f.text)}</p>" if f.text else "") + f"<h2>{link}</h2><table>" + "".join(
         f"<tr><th align='left'>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows) + "</table>"
     if f.private:
         body += "<p><i>Private ticket: the text is not shown here.</i></p>"

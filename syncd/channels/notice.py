@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from syncd.channels.gchat import _tags, when
 from syncd.channels.log import summary
+from syncd.core.marks import unmark
 
 BODY_CHARS = 600
 PRIORITY_MARK = {"urgent": "🔴", "high": "🟠", "normal": "🔵", "low": "⚪"}
@@ -31,7 +32,7 @@ class Facts:
     event: str
     at: str
     headline: str          # one line, no markup: the fallback text everywhere
-    text: str | None       # the rule's rendered text, if it has one
+    text: str | None       # the rule's rendered text, if any, its values marked (core/marks.py)
     body: str | None       # the question, cut; None for a private ticket
     private: bool
 
@@ -63,6 +64,6 @@ def document(action: Any, channel: str) -> dict[str, Any]:
         "type": f"ticket.{event.get('name') or 'notification'}",
         "timestamp": event.get("at") or action.created_at,
         "data": {"action_id": action.key, "channel": channel, "rule": action.rule,
-                 "text": params.get("text"), "private": bool(params.get("private")),
+                 "text": unmark(params.get("text")), "private": bool(params.get("private")),
                  "event": event, "ticket": params.get("ticket") or {}},
     }

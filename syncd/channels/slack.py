@@ -10,7 +10,8 @@ bot token (``token`` + ``channel``, ``chat.postMessage``) that keeps one thread 
   channel (``conversations.history``) and does not post again if it is there.
 - Webhook mode cannot look: a crash between Slack's ``ok`` and the outbox's commit can
   repeat one message (docs/channels.md says so).
-- Student text is escaped for mrkdwn (``&``, ``<``, ``>``), so nobody can ``<!channel>``.
+- Student text is escaped for mrkdwn (``channels/markup.py``: ``&``, ``<``, ``>``, and the
+  formatting characters), so nobody can ``<!channel>``; a rule's own text keeps its mrkdwn.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from syncd.channels import checks, register
+from syncd.channels import checks, markup, register
 from syncd.channels.notice import PRIORITY_MARK, facts
 from syncd.channels.transport import HttpNotifier, body_text
 from syncd.errors import TransientError
@@ -56,9 +57,7 @@ REASONS = {
 }
 
 
-def mrkdwn(value: Any) -> str:
-    """Text that Slack shows as typed: ``&``, ``<`` and ``>`` escaped, as Slack's docs say."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+mrkdwn = markup.slack     # student text, shown as typed (``&``, ``<``, ``>`` escaped)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -83,7 +82,7 @@ def blocks(params: dict[str, Any], tz: ZoneInfo, block_id: str) -> list[dict[str
     ]
     if f.text:
         out.append({"type": "section", "text": {"type": "mrkdwn",
-                                                "text": _cut(mrkdwn(f.text), SECTION_CHARS)}})
+                                                "text": _cut(markup.slack_marked(f.text), SECTION_CHARS)}})
     if f.private:
         out.append({"type": "section", "text": {"type": "mrkdwn",
                                                 "text": "_Private ticket: the text is not shown here._"}})
@@ -102,7 +101,8 @@ def blocks(params: dict[str, Any], tz: ZoneInfo, block_id: str) -> list[dict[str
 
 def message(params: dict[str, Any], tz: ZoneInfo, block_id: str) -> dict[str, Any]:
     f = facts(params, tz)
-    return {"text": _cut(f.text or f.headline, TEXT_CHARS), "blocks": blocks(params, tz, block_id)}
+    text = markup.slack_marked(f.text) if f.text else mrkdwn(f.headline)
+    return {"text": _cut(text, TEXT_CHARS), "blocks": blocks(params, tz, block_id)}
 
 
 @register("slack")

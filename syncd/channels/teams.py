@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from syncd.channels import register
+from syncd.channels import markup, register
 from syncd.channels.notice import PRIORITY_MARK, facts
 from syncd.channels.transport import HttpNotifier, body_text
 from syncd.errors import TransientError
@@ -46,7 +46,7 @@ def card(params: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
             ("Author", f"@{f.author}"), ("When", f.at))]},
     ]
     if f.text:
-        body.append({"type": "RichTextBlock", "inlines": [_run(f.text[:2000])]})
+        body.append({"type": "RichTextBlock", "inlines": [_run(markup.plain(f.text)[:2000])]})
     if f.private:
         body.append({"type": "RichTextBlock", "inlines": [
             _run("Private ticket: the text is not shown here.", italic=True, isSubtle=True)]})

@@ -21,6 +21,7 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 STAGES = ("open", "answered", "resolved")
 STATUSES = STAGES + ("closed", "deleted")
 VISIBILITIES = ("public", "unlisted", "private")
+SOURCES = ("discourse", "teams", "form")   # where a ticket was asked for (intake: core/intake.py)
 RULE_EVENTS = (
     "topic_created", "topic_edited", "post_created", "post_liked", "solution_accepted",
     "solution_unaccepted", "topic_closed", "topic_reopened", "tag_added", "tag_removed",
@@ -32,6 +33,26 @@ RULE_EVENTS = (
 # Events that make a ticket of a topic not seen yet (they arrived before topic_created, or
 # the topic is older than syncd): kept so that nothing they say is lost.
 STUB_EVENTS = ("post_created", "post_liked", "accepted_solution")
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asked for a ticket made through intake (Teams, a form): not a forum user, maybe."""
+
+    name: str | None = None
+    email: str | None = None
+    source: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "email": self.email, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Requester | None":
+        if isinstance(data, Requester) or data is None:
+            return data
+        if not isinstance(data, dict):
+            return None
+        return cls(data.get("name"), data.get("email"), data.get("source"))
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,8 @@ class Ticket:
     topic_seq: int = 0
     solution_seq: int = 0
     fired_rules: frozenset[str] = frozenset()
+    source: str = "discourse"
+    requester: Requester | None = None
 
     @property
     def status(self) -> str:
@@ -95,6 +118,8 @@ class Ticket:
             "first_response_at": self.first_response_at, "resolved_at": self.resolved_at,
             "accepted_post_id": self.accepted_post_id, "closed": self.closed,
             "deleted": self.deleted, "stage": self.stage,
+            "source": self.source,
+            "requester": self.requester.as_dict() if self.requester else None,
             "votes": self.votes, "plus_ones": self.plus_ones, "assignee": self.assignee,
             "assignee_type": self.assignee_type,
         }
@@ -118,6 +143,8 @@ class Ticket:
             kw["deleted"] = True
         if "id" not in kw:
             kw["id"] = 0
+        if "requester" in kw:
+            kw["requester"] = Requester.from_dict(kw["requester"])
         return cls(**kw)
 
 
@@ -238,9 +265,10 @@ def visibility_of(topic: Topic) -> str:
 
 def _seq(event: Event) -> int:
     try:
-        return int(event.event_id or 0)
+        seq = int(event.event_id or 0)
     except ValueError:
         return 0
+    return seq if 0 <= seq < 2 ** 63 else 0   # a stored INTEGER; anything else is no order
 
 
 def _on_topic(b: _Builder, staff: StaffPolicy) -> str:
@@ -279,11 +307,12 @@ def _diff_topic(b: _Builder, topic: Topic) -> None:
     if topic.category_id != t.category_id and not topic.is_private_message:
         b.emit("category_changed", old=t.category_id, new=topic.category_id)
         b.set(category_id=topic.category_id)
+    old_tags, new_tags = set(t.tags), set(topic.tags)   # sets: linear, not n × m
     for tag in topic.tags:
-        if tag not in t.tags:
+        if tag not in old_tags:
             b.emit("tag_added", tag=tag)
     for tag in t.tags:
-        if tag not in topic.tags:
+        if tag not in new_tags:
             b.emit("tag_removed", tag=tag)
     visibility = visibility_of(topic)
     if visibility != t.visibility:

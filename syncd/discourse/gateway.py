@@ -50,6 +50,7 @@ SCOPES = [  # (verb, path pattern, the granular API-key scope it needs)
     ("GET", r"^/categories\.json$", "categories:list"),
     ("GET", r"^/t/", "topics:read"),
     ("GET", r"^/posts/", "global read (GET /posts/{id}.json)"),
+    ("GET", r"^/admin/users/list/", "users:list (or a global key)"),
 ]
 
 
@@ -150,13 +151,17 @@ class DiscourseGateway(GatewayActions, AssignActions):
     # --- one call ------------------------------------------------------------------------
 
     def _call(self, verb: str, path: str, *, missing_ok: bool = False,
-              follow: bool = False, **fields: Any) -> Any:
+              follow: bool = False, as_user: str | None = None, **fields: Any) -> Any:
         if self.bucket.acquire(max_wait=MAX_INLINE_WAIT) is None:
             raise TransientError("Discourse API budget spent; paced", self.bucket.wait_needed())
         renew = getattr(self._local, "renew", None)
         if renew is not None:
             renew()
         kwargs: dict[str, Any] = {"override_request_kwargs": {"allow_redirects": True}} if follow else {}
+        if as_user:  # act as that forum user (a global key, or one for all users): intake
+            kwargs.setdefault("override_request_kwargs", {})["headers"] = {
+                "Accept": "application/json; charset=utf-8", "Api-Key": self.client.api_key,
+                "Api-Username": as_user}
         try:
             if verb == "GET":
                 return self.client._get(path, **kwargs, **fields)

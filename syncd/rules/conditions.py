@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Collection, Mapping
 
 from syncd.core.events import Actor
-from syncd.core.tickets import PRIORITIES, STATUSES, VISIBILITIES, Change, StaffPolicy, Ticket
+from syncd.core.tickets import PRIORITIES, SOURCES, STATUSES, VISIBILITIES, Change, StaffPolicy, Ticket
 
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
 
@@ -193,6 +193,7 @@ CONDITIONS: dict[str, Condition] = {
     "priority_at_least": Condition(_priority, lambda p, f: _RANK.get(f.ticket.priority, 1) >= p),
     "likes_at_least": Condition(_count, lambda p, f: f.ticket.likes >= p),
     "visibility": Condition(_choices(VISIBILITIES), lambda p, f: f.ticket.visibility in p),
+    "source": Condition(_choices(SOURCES), lambda p, f: f.ticket.source in p),   # intake
     "votes_at_least": Condition(_count, lambda p, f: f.ticket.votes >= p),
     "plus_ones_at_least": Condition(_count, lambda p, f: f.ticket.plus_ones >= p),
     "assigned": Condition(_flag, lambda p, f: (f.ticket.assignee is not None) == p),

@@ -155,13 +155,16 @@ def is_status_event(name: str) -> bool:
 
 
 def parse_tags(raw: Any) -> tuple[str, ...]:
-    """Tags as ``{id, name, slug}`` objects (current Discourse) or plain names (older sites)."""
-    if not raw:
+    """Tags in every format Discourse has sent (``TopicTagsMixin`` over the years): missing,
+    plain names, ``{name, description}``, ``{id, name, slug}``, and 2026's ``{id, name,
+    slug, original_name}`` where ``name`` is the localised display name and
+    ``original_name`` (present only when they differ) the tag itself."""
+    if not raw or not isinstance(raw, (list, tuple)):
         return ()
     names = []
     for tag in raw:
         if isinstance(tag, Mapping):
-            tag = tag.get("name") or tag.get("slug")
+            tag = tag.get("original_name") or tag.get("name") or tag.get("slug")
         if isinstance(tag, str) and tag:
             names.append(tag)
     return tuple(names)

@@ -9,6 +9,23 @@ Answers carry ``Content-Type: application/json; charset=utf-8`` as Discourse's d
 Toggles: ``down`` (502), ``rate_limit_next(n, wait)`` (429 with ``Retry-After`` and
 ``extras.wait_seconds``), ``forbidden`` (403), and a rolling per-minute admin limit.
 Every request is kept in ``log`` as ``(method, path, query, json_body)``.
+
+Faithful to Discourse where syncd once assumed otherwise (each from Discourse's source):
+- ``version`` (``/about.json``): before 2026.1 ``PUT /t/-/{id}.json`` takes tags as names
+  only (``DiscourseTagging.tag_topic_by_names``: objects are a 500) and topics show tags as
+  names; from 2026.1 objects ``{id, name}`` too (names deprecated), from 2026.7 objects only.
+- ``invite-group`` reads ``should_notify`` as Rails does: blank (absent, ``""``, JSON
+  ``false``) notifies; any other value but ``"true"`` does not (``notified`` records it).
+  A group whose ``messageable_level`` the API user is not in answers 403 (``Guardian``).
+- titles are unique among regular topics, ignoring case (``unique_among``): 422 "Title has
+  already been used" on create, rename and convert to public (``allow_duplicate_titles``).
+- ``convert-topic/public`` leaves ``visible`` as it was (``TopicConverter``).
+- ``Api-Username`` is matched ignoring case (``username_lower``); posts carry the user's
+  real username.
+- ``/categories.json`` pages 20 top-level categories when ``lazy_categories`` (and
+  ``/site.json`` then lists only the sidebar's), see ``standins.discourse_site``.
+- ``/posts/{id}/revisions/latest.json`` names the last editor (404 without revisions);
+  ``revise(...)`` edits as a given user; ``/u/{name}.json`` says admin/moderator.
 """
 from __future__ import annotations
 
@@ -20,18 +37,46 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from standins import StandIn
+from standins.discourse_site import SiteCategory, about, category_list, site
 
 JSON = {"Content-Type": "application/json; charset=utf-8"}
-CATEGORIES = [{"id": 5, "slug": "support", "name": "Support"},
-              {"id": 10, "slug": "faq", "name": "FAQ",
-               "subcategory_list": [{"id": 11, "slug": "faq-archive", "name": "Archive"}]},
-              {"id": 7, "slug": "hardware", "name": "Hardware"}]
+CATEGORIES = [SiteCategory(5, "support", "Support"), SiteCategory(10, "faq", "FAQ"),
+              SiteCategory(11, "faq-archive", "Archive", parent_category_id=10),
+              SiteCategory(7, "hardware", "Hardware")]
+NEW_TAGS, TAG_NAMES_DROPPED = (2026, 1, 0), (2026, 7, 0)
+# Group.messageable: who may message a group (ALIAS_LEVELS); admins pass every level but 0.
+NOBODY, ONLY_ADMINS, EVERYONE = 0, 1, 99
+USERS = {"system": {"id": -1, "admin": True, "moderator": False, "trust_level": 4},
+         "bob": {"id": 2, "admin": False, "moderator": True, "trust_level": 4},
+         "alice": {"id": 3, "admin": False, "moderator": False, "trust_level": 1},
+         "carol": {"id": 4, "admin": False, "moderator": False, "trust_level": 2}}
+FORBIDDEN = {"errors": ["You are not permitted to view the requested resource."],
+             "error_type": "invalid_access"}
+
+
+def version_tuple(text: str) -> tuple[int, int, int]:
+    found = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    assert found, text
+    return int(found.group(1)), int(found.group(2)), int(found.group(3) or 0)
 
 
 class DiscourseStandIn(StandIn):
-    def __init__(self, api_key: str = "test-api-key", per_minute: int = 100000):
+    def __init__(self, api_key: str = "test-api-key", per_minute: int = 100000,
+                 version: str = "2026.2.0-latest", lazy_categories: bool = False,
+                 allow_duplicate_titles: bool = False):
         super().__init__()
         self.api_key, self.per_minute = api_key, per_minute
+        self.version = version
+        self.lazy_categories = lazy_categories
+        self.allow_duplicate_titles = allow_duplicate_titles
+        self.categories: list[SiteCategory] = list(CATEGORIES)
+        self.sidebar: list[int] = [5]
+        self.users = {name: dict(info) for name, info in USERS.items()}
+        self.groups: dict[str, int] = {}          # name -> messageable_level (default everyone)
+        self.notified: list[tuple[int, str, bool]] = []   # invite-group: (topic, group, notified)
+        self.revisions: dict[int, list[dict[str, Any]]] = {}
+        self.deprecations: list[str] = []
+        self.acting = "system"
         self.down = False
         self.forbidden: set[str] = set()   # path prefixes answering 403
         self._limited: list[float] = []
@@ -59,10 +104,40 @@ class DiscourseStandIn(StandIn):
         self._next_post += 1
         post = {"id": self._next_post, "topic_id": topic["id"], "username": username, "raw": raw,
                 "cooked": f"<p>{raw}</p>", "post_number": len(topic["post_ids"]) + 1,
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
+                "created_at": _now()}
         self.posts[post["id"]] = post
         topic["post_ids"].append(post["id"])
         return post
+
+    @property
+    def new_tags(self) -> bool:
+        return version_tuple(self.version) >= NEW_TAGS
+
+    def add_posts(self, topic_id: int, n: int, username: str = "carol") -> None:
+        """A busy topic: ``n`` more posts by someone else."""
+        for i in range(n):
+            self._add_post(self.topics[topic_id], username, f"Me too ({i})")
+
+    def revise(self, topic_id: int, editor: str, **changes: Any) -> None:
+        """Edit a topic as ``editor`` would in the browser (a new revision of post #1)."""
+        topic = self.topics[topic_id]
+        if "tags" in changes:
+            changes["tags"] = [{"id": 200 + i, "name": t, "slug": t}
+                               for i, t in enumerate(changes["tags"])]
+        self._record_revision(topic, editor, changes)
+        topic.update(changes)
+
+    def _record_revision(self, topic: dict, editor: str, changes: dict) -> None:
+        first = topic["post_ids"][0]
+        revs = self.revisions.setdefault(first, [])
+        revs.append({"post_id": first, "username": editor.lower(), "display_username": editor,
+                     "current_revision": len(revs) + 2, "created_at": _now(),
+                     **({"tags_changes": {"previous": [t["name"] for t in topic["tags"]],
+                                          "current": [t["name"] for t in changes["tags"]]}}
+                        if "tags" in changes else {}),
+                     **({"category_id_changes": {"previous": topic["category_id"],
+                                                 "current": changes["category_id"]}}
+                        if "category_id" in changes else {})})
 
     def rate_limit_next(self, n: int = 1, wait: float = 1.0) -> None:
         self._limited += [wait] * n
@@ -84,7 +159,13 @@ class DiscourseStandIn(StandIn):
             if self.down:
                 return 502, {"Content-Type": "text/html"}, b"<html>Bad Gateway</html>"
             if headers.get("Api-Key") != self.api_key:
-                return 403, JSON, {"errors": ["You are not permitted to view the requested resource."],
+                return 403, JSON, FORBIDDEN
+            # DefaultCurrentUserProvider: User.find_by(username_lower: api_username.downcase)
+            wanted = (headers.get("Api-Username") or "system").lower()
+            self.acting = next((u for u in self.users if u.lower() == wanted), None)
+            if self.acting is None:
+                return 403, JSON, {"errors": ["You are not permitted to view the requested "
+                                              "resource. The API username or key is invalid."],
                                    "error_type": "invalid_access"}
             if self._limited or self._over_limit():
                 wait = self._limited.pop(0) if self._limited else 60
@@ -114,6 +195,12 @@ class DiscourseStandIn(StandIn):
         ("GET", r"^/posts/(\d+)\.json$", "_get_post"),
         ("GET", r"^/t/external_id/([^/]+)\.json$", "_by_external_id"),
         ("GET", r"^/categories\.json$", "_categories"),
+        ("GET", r"^/site\.json$", "_site"),
+        ("GET", r"^/about\.json$", "_about"),
+        ("GET", r"^/posts/(\d+)/revisions/latest\.json$", "_latest_revision"),
+        ("GET", r"^/posts/by_number/(\d+)/(\d+)\.json$", "_by_number"),
+        ("GET", r"^/u/([^/]+)\.json$", "_user"),
+        ("GET", r"^/groups/([^/]+)\.json$", "_group"),
         ("POST", r"^/posts\.json$", "_create_post"),
         ("PUT", r"^/t/-/(\d+)\.json$", "_update_topic"),
         ("PUT", r"^/t/(\d+)/status\.json$", "_status"),
@@ -142,6 +229,7 @@ class DiscourseStandIn(StandIn):
             return 404, JSON, {"errors": ["not found"], "error_type": "not_found"}
         posts = [self._post_view(self.posts[p]) for p in topic["post_ids"][:20]]
         view = {k: v for k, v in topic.items() if k not in ("post_ids", "allowed_groups", "external_id")}
+        view["tags"] = self._tags_view(topic)
         view["post_stream"] = {"posts": posts, "stream": list(topic["post_ids"])}
         view["details"] = {"allowed_groups": [{"id": i + 1, "name": g}
                                               for i, g in enumerate(topic["allowed_groups"])]}
@@ -164,8 +252,62 @@ class DiscourseStandIn(StandIn):
                 return 301, {"Location": f"{self.base_url}/t/{topic['id']}.json"}, b""
         return 404, JSON, {"errors": ["not found"], "error_type": "not_found"}
 
+    def _tags_view(self, topic):
+        return list(topic["tags"]) if self.new_tags else [t["name"] for t in topic["tags"]]
+
     def _categories(self, query, payload):
-        return 200, JSON, {"category_list": {"categories": CATEGORIES}}
+        return 200, JSON, category_list(self.categories, query, self.lazy_categories)
+
+    def _site(self, query, payload):
+        return 200, JSON, site(self.categories, self.lazy_categories, self.sidebar)
+
+    def _about(self, query, payload):
+        return 200, JSON, about(self.version)
+
+    def _latest_revision(self, post_id, query, payload):
+        revs = self.revisions.get(int(post_id))
+        if not revs:
+            return 404, JSON, {"errors": ["The requested URL or resource could not be found."],
+                               "error_type": "not_found"}
+        return 200, JSON, revs[-1]
+
+    def _by_number(self, topic_id, number, query, payload):
+        topic = self._topic(topic_id)
+        if topic is None or not 0 < int(number) <= len(topic["post_ids"]):
+            return 404, JSON, {"errors": ["not found"], "error_type": "not_found"}
+        return 200, JSON, self._post_view(self.posts[topic["post_ids"][int(number) - 1]], raw=True)
+
+    def _user(self, username, query, payload):
+        name = next((u for u in self.users if u.lower() == username.lower()), None)
+        if name is None:
+            return 404, JSON, {"errors": ["not found"], "error_type": "not_found"}
+        info = self.users[name]
+        return 200, JSON, {"user": {"id": info["id"], "username": name, "name": name.title(),
+                                    "admin": info["admin"], "moderator": info["moderator"],
+                                    "trust_level": info["trust_level"],
+                                    "primary_group_name": info.get("primary_group_name")}}
+
+    def _group(self, name, query, payload):
+        if name not in self.groups:
+            return 404, JSON, {"errors": ["not found"], "error_type": "not_found"}
+        return 200, JSON, {"group": {"id": 40, "name": name, "messageable_level": self.groups[name],
+                                     "messageable": self._may_message(name)}}
+
+    def _may_message(self, group: str) -> bool:
+        """Guardian#can_send_private_message? for a group: system always; admins at any
+        level but nobody (Group.alias_levels)."""
+        level = self.groups.get(group, EVERYONE)
+        if self.acting == "system":
+            return True
+        info = self.users[self.acting]
+        return level != NOBODY if info["admin"] else level in (EVERYONE,)
+
+    def _title_taken(self, title: str, topic_id: int | None = None) -> bool:
+        """Topic#unique_among: case-insensitive among listable (non-PM) topics."""
+        if self.allow_duplicate_titles:
+            return False
+        return any(t["title"].lower() == (title or "").lower() and t["id"] != topic_id
+                   and t.get("archetype") != "private_message" for t in self.topics.values())
 
     def _create_post(self, query, payload):
         if "raw" not in payload:
@@ -174,31 +316,67 @@ class DiscourseStandIn(StandIn):
             topic = self._topic(payload["topic_id"])
             if topic is None:
                 return 404, JSON, {"errors": ["not found"]}
-            post = self._add_post(topic, "system", payload["raw"])
+            post = self._add_post(topic, self.acting, payload["raw"])
             return 200, JSON, self._post_view(post, raw=True)
         ext = payload.get("external_id")
         if ext and any(t.get("external_id") == ext for t in self.topics.values()):
             return 422, JSON, {"errors": ["External has already been taken"]}
-        self._next_topic += 1
         pm = payload.get("archetype") == "private_message"
+        if not pm and self._title_taken(payload.get("title", "")):
+            return 422, JSON, {"action": "create_post", "errors": ["Title has already been used"]}
+        self._next_topic += 1
         topic = self.add_topic(self._next_topic, payload.get("title", ""),
                                category_id=None if pm else payload.get("category"),
-                               author="system", raw=payload["raw"], external_id=ext,
+                               author=self.acting, raw=payload["raw"], external_id=ext,
                                archetype="private_message" if pm else "regular",
                                recipients=payload.get("target_recipients"))
         return 200, JSON, self._post_view(self.posts[topic["post_ids"][0]], raw=True)
 
     def _update_topic(self, topic_id, query, payload):
         topic = self._topic(topic_id)
+        if topic is None:
+            return 404, JSON, {"errors": ["not found"], "error_type": "not_found"}
+        changes: dict[str, Any] = {}
+        if "title" in payload:
+            if self._title_taken(payload["title"], topic["id"]):
+                return 422, JSON, {"errors": ["Title has already been used"]}
+            changes["title"] = payload["title"]
         if "category_id" in payload:
-            topic["category_id"] = int(payload["category_id"])
+            changes["category_id"] = int(payload["category_id"])
         if "tags" in payload:
-            tags = payload["tags"]
-            if any(not isinstance(t, dict) for t in tags):
-                return 400, JSON, {"errors": ["tags must be objects (names alone are dropped in 2026.07)"]}
-            topic["tags"] = [{"id": t.get("id") or 100 + i, "name": t["name"], "slug": t["name"]}
-                             for i, t in enumerate(tags)]
-        return 200, JSON, {"basic_topic": {"id": topic["id"], "title": topic["title"], "slug": topic["slug"]}}
+            tags = self._incoming_tags(payload["tags"])
+            if isinstance(tags, tuple):
+                return tags
+            changes["tags"] = tags
+        self._record_revision(topic, self.acting, changes)
+        topic.update(changes)
+        body = {"basic_topic": {"id": topic["id"], "title": topic["title"], "slug": topic["slug"]}}
+        if "tags" in payload and self.new_tags:
+            body["tags"] = list(topic["tags"])    # render_topic_with_tags
+        return 200, JSON, body
+
+    def _incoming_tags(self, tags):
+        """TopicsController#update's ``tags``: names before 2026.1; names or objects after."""
+        if not isinstance(tags, list):
+            return 400, JSON, {"errors": ["tags must be a list"]}
+        objects = [t for t in tags if isinstance(t, dict)]
+        names = [t for t in tags if isinstance(t, str)]
+        if objects and not self.new_tags:  # tag_topic_by_names gets hashes: NoMethodError
+            return 500, {"Content-Type": "text/html"}, b"<html>Internal Server Error</html>"
+        if names and self.new_tags:
+            if version_tuple(self.version) >= TAG_NAMES_DROPPED:
+                return 400, JSON, {"errors": ["tags must be objects ({id, name})"]}
+            self.deprecations.append("Passing tag names as strings to the tags param is "
+                                     "deprecated, use tag objects ({id, name}) instead")
+        known = {t["name"]: t for topic in self.topics.values() for t in topic["tags"]}
+        out = []
+        for i, tag in enumerate(tags):
+            name = tag if isinstance(tag, str) else (tag.get("name") or next(
+                (k for k, v in known.items() if v.get("id") == tag.get("id")), None))
+            if name:   # resolve_tag_names: empty names are dropped (tags[]= clears them)
+                out.append(known.get(name) or {"id": 300 + i, "name": name.lower(),
+                                               "slug": name.lower()})
+        return out
 
     def _status(self, topic_id, query, payload):
         topic = self._topic(topic_id)
@@ -212,7 +390,9 @@ class DiscourseStandIn(StandIn):
         topic = self._topic(topic_id)
         if kind == "private":
             topic.update(archetype="private_message", category_id=None)
-        else:
+        else:  # TopicConverter: re-validates the title, never touches ``visible``
+            if self._title_taken(topic["title"], topic["id"]):
+                return 422, JSON, {"errors": ["Title has already been used"]}
             topic.update(archetype="regular", category_id=payload.get("category_id"), allowed_groups=[])
         return 200, JSON, {"success": True, "url": f"/t/{topic['slug']}/{topic['id']}"}
 
@@ -220,6 +400,16 @@ class DiscourseStandIn(StandIn):
         topic = self._topic(topic_id)
         if topic["archetype"] != "private_message":
             return 422, JSON, {"errors": ["topic_invite.not_pm"]}
-        if payload.get("group") not in topic["allowed_groups"]:
-            topic["allowed_groups"].append(payload.get("group"))
+        group = payload.get("group")
+        if not self._may_message(group):
+            return 403, JSON, FORBIDDEN
+        raw = payload.get("should_notify")
+        blank = raw is None or raw is False or (isinstance(raw, str) and not raw.strip())
+        self.notified.append((topic["id"], group, True if blank else str(raw).lower() == "true"))
+        if group not in topic["allowed_groups"]:
+            topic["allowed_groups"].append(group)
         return 200, JSON, {"group": {"id": 1, "name": payload.get("group")}}
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())

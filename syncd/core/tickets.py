@@ -288,6 +288,8 @@ def _diff_topic(b: _Builder, topic: Topic) -> None:
 
 
 def _on_topic_destroyed(b: _Builder, staff: StaffPolicy) -> str:
+    if not b.ticket.has_topic and b.event.topic is not None:
+        _on_topic(b, staff)   # first seen deleted: the payload still describes the topic
     b.set(deleted=True, has_topic=True)
     return ""
 

@@ -2,7 +2,7 @@
 
 ``gateway.py`` (``DiscourseGateway`` over pydiscourse: pacing, 429s, errors), ``actions.py``
 (one method an outbox action kind), ``directory.py`` (staff group members, site categories
-read at start into ``store.categories``), ``reader.py`` (paced reads of topic lists and topics)
+read at start into ``store.categories``), ``reader.py`` (paced reads of topic lists and topics),
 ``reconcile.py`` (``syncd sync`` and serve's periodic catch-up), ``categorylist.py`` (every
 page of ``/categories.json``) and ``editor.py`` (who edited a topic, for the processor).
 

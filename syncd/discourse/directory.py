@@ -1,6 +1,7 @@
 """What syncd reads of the forum's directory at start: every category (``/categories.json``,
-page by page), the forum's version (``/about.json``) and the members of the staff groups. Runs in the background (never in the request path) when a Discourse URL
-is set; what it learns is remembered in the database for offline use."""
+page by page), the forum's version (``/about.json``) and the members of the staff groups.
+Runs in the background (never in the request path) when a Discourse URL is set; what it
+learns is remembered in the database for offline use."""
 from __future__ import annotations
 
 import sqlite3

@@ -13,12 +13,11 @@ A thin adapter. Every call goes through ``_call``, which
 Idempotency (an action may be taken again after a crash): replies carry a hidden marker
 ``<!-- syncd:action:KEY -->`` and, when an action is retried, the topic's posts by the API
 user (matched ignoring case, as Discourse matches ``Api-Username``) are read for it before
-posting again, newest first and back to the action's creation however busy the topic; new topics (a message to the author, an FAQ
-copy) carry ``external_id = syncd-KEY`` and a retry looks that id up first. Changes of
-state (category, tags, status, visibility) are idempotent by nature: the topic is read and
-only what differs is changed. Before each change that comes back as a webhook, ``expect``
-records the echo (``syncd/echoes.py``). See docs/delivery.md.
-"""
+posting again, newest first and back to the action's creation however busy the topic; new
+topics (a message to the author, an FAQ copy) carry ``external_id = syncd-KEY`` and a retry
+looks that id up first. Changes of state (category, tags, status, visibility) are idempotent
+by nature: the topic is read and only what differs is changed. Before each change that comes
+back as a webhook, ``expect`` records the echo (``syncd/echoes.py``). See docs/delivery.md."""
 from __future__ import annotations
 
 import re

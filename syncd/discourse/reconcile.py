@@ -1,14 +1,15 @@
 """Reconcile: Discourse's API is the source of truth; what webhooks missed, syncd finds.
 
 A walk pages through the topic lists of the ticket categories
-(``/c/{slug}/{id}/l/latest.json``, newest activity first: never the bare ``/c/{slug}/{id}.json``,
-which serves the category's *default view*, by score for a "Top" category), compares each topic with its ticket (``reconcile_diff.plan``) and
-feeds every difference as a synthetic event (source ``reconcile``) through
-``Processor.process_event``: the same state machine, the same once-per-ticket rules.
-Incremental walks stop at the first topic older than the cursor (the newest ``bumped_at``
-of the last walk; a list that was empty keeps a cursor too, so one empty ticket category
-does not make every walk a full one); ``full`` walks everything. Each page is committed with the walk's
-checkpoint in one transaction, so an interrupted walk resumes where it stopped.
+(``/c/{slug}/{id}/l/latest.json``, newest activity first: never the bare
+``/c/{slug}/{id}.json``, which serves the category's *default view*, by score for a "Top"
+category), compares each topic with its ticket (``reconcile_diff.plan``) and feeds every
+difference as a synthetic event (source ``reconcile``) through ``Processor.process_event``:
+the same state machine, the same once-per-ticket rules. Incremental walks stop at the first
+topic older than the cursor (the newest ``bumped_at`` of the last walk; a list that was
+empty keeps a cursor too, so one empty ticket category does not make every walk a full one);
+``full`` walks everything. Each page is committed with the walk's checkpoint in one
+transaction, so an interrupted walk resumes where it stopped.
 
 ``Reconciler.step`` does one page, so ``serve``'s worker stays responsive; ``sync`` loops.
 """

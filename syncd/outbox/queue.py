@@ -1,10 +1,11 @@
 """The outbox: actions waiting to be sent, claimed under a lease, finished once.
 
-``pending → sending (leased) → sent | dead | dry_run``. A worker claims with
-``BEGIN IMMEDIATE`` + one ``UPDATE … RETURNING`` (never select-then-delete), so two workers
-never take the same row. Only the oldest undelivered action of a ticket *for one destination*
-can be claimed, so a ticket's actions go out in order there. A lease that expires (the worker crashed) makes the row
-claimable again; every send is idempotent, so taking it again never doubles it.
+``pending → sending (leased) → sent | dead | dry_run``. A worker claims with ``BEGIN
+IMMEDIATE`` + one ``UPDATE … RETURNING`` (never select-then-delete), so two workers never
+take the same row. Only the oldest undelivered action of a ticket *for one destination* can
+be claimed, so a ticket's actions go out in order there. A lease that expires (the worker
+crashed) makes the row claimable again; every send is idempotent, so taking it again never
+doubles it.
 
 Order is kept per ticket *per destination* (``destination``: ``discourse`` or
 ``channel:<name>``, set by migration 007's trigger): a Chat space that is down holds back

@@ -64,3 +64,6 @@ def test_a_forum_that_cannot_answer_leaves_the_payloads_actor(tmp_path):
         before = _edited(tags=["printer", "urgent"])
         event = lookup(store.db().conn, before)
         assert event.actor == before.actor and event.extra["actor_source"] == "last_poster"
+        calls = len(forum.log)
+        lookup(store.db().conn, before)     # paused: the next delivery does not wait again
+        assert len(forum.log) == calls

@@ -15,9 +15,9 @@ write transaction (``Processor.enrich``), so no network I/O ever happens while S
 write lock is held. The lookup reads the stored ticket (a plain read) and calls Discourse
 only when the payload's category or tags differ from the ticket and the difference is not
 an echo syncd is expecting of its own change, so most deliveries cost nothing. Calls are
-short (the configured timeout, no 429 waits); when Discourse cannot answer, the payload's
-actor stays and the event says so (``extra.actor_source``), and processing goes on: one
-slow forum never stalls the queue of deliveries.
+short (the configured timeout, at most 10 s, no 429 waits); when Discourse cannot answer,
+the payload's actor stays, the event says so (``extra.actor_source``), lookups pause for a
+minute, and processing goes on: a slow forum never stalls the queue of deliveries.
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from syncd.store import tickets as ticketstore
 log = logs.get("syncd.editor")
 EDIT_EVENTS = ("topic_edited", "topic_revised")
 USER_TTL_SECONDS = 600.0
+PAUSE_SECONDS = 60.0     # after a failed lookup, ask nothing for this long
 
 Get = Callable[[str], Any]   # get(path) -> JSON (None for a 404); raises on other failures
 
@@ -45,6 +46,7 @@ class EditorLookup:
     def __init__(self, get: Get, clock: Callable[[], float] = time.monotonic):
         self.get, self.clock = get, clock
         self._users: dict[str, tuple[float, Actor]] = {}
+        self._paused_until = 0.0
 
     def __call__(self, conn: sqlite3.Connection, event: Event) -> Event:
         if event.name not in EDIT_EVENTS or event.topic is None or event.source == "reconcile":
@@ -52,12 +54,17 @@ class EditorLookup:
         ticket = ticketstore.load(conn, event.topic.id)
         if ticket is None or not ticket.has_topic or not _unexpected(conn, ticket, event):
             return event
+        fallback = replace(event, extra={**event.extra, "actor_source": "last_poster"})
+        if self.clock() < self._paused_until:   # it failed a moment ago: do not stall again
+            return fallback
         try:
             editor = self.editor(event.topic.id, event.topic.author)
         except Exception as exc:   # the forum is slow or down: keep going with the payload's
+            self._paused_until = self.clock() + PAUSE_SECONDS
             log.warning("editor_lookup_failed", ticket=event.topic.id, error=str(exc),
-                        hint="actor_is_staff falls back to the topic's last poster")
-            return replace(event, extra={**event.extra, "actor_source": "last_poster"})
+                        hint="actor_is_staff falls back to the topic's last poster; "
+                             f"no lookups for {PAUSE_SECONDS:.0f} s")
+            return fallback
         if editor is None:
             return event
         return replace(event, actor=editor, extra={**event.extra, "actor_source": "revision"})

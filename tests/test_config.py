@@ -14,7 +14,7 @@ def test_example_config_validates():
     s = load_settings(str(ROOT / "config.example.yaml"), env={})
     assert s.discourse.dry_run and all(ch.dry_run for ch in s.channels.values())
     assert s.timezone == "Asia/Kolkata"
-    assert s.discourse.categories == ("support", "hardware", "grades", "payments")
+    assert s.discourse.categories == ("support", "hardware", "grades", "payments", "academic")
 
 
 def test_environment_interpolation_with_defaults():

@@ -21,6 +21,9 @@ TOPIC_STATUS_PREFIX, TOPIC_STATUS_SUFFIX = "topic_", "_status_updated"
 POST_EVENTS = {"post_created", "post_edited", "post_destroyed", "post_recovered"}
 LIKE_EVENTS = {"post_liked"}
 SOLVED_EVENTS = {"accepted_solution", "unaccepted_solution"}
+# Plugins: discourse-topic-voting (kind ``topic_voting``) and discourse-assign (``assign``).
+VOTE_EVENTS = {"topic_upvote", "topic_unvote"}
+ASSIGN_EVENTS = {"assigned", "unassigned"}
 # Synthetic events syncd makes itself (reconcile, the first-post grace timer).
 SYNTHETIC_EVENTS = {"topic_snapshot", "likes_counted", "announce_due"}
 
@@ -64,6 +67,7 @@ class Topic:
     posts_count: int | None = None
     deleted: bool = False
     accepted_post_id: int | None = None
+    vote_count: int | None = None     # discourse-topic-voting; None where voting is off
 
     @property
     def is_private_message(self) -> bool:
@@ -188,6 +192,7 @@ def parse_topic(p: Mapping[str, Any]) -> Topic:
         posts_count=_int(p.get("posts_count")),
         deleted=p.get("deleted_at") is not None,
         accepted_post_id=_int(accepted.get("post_id")) if isinstance(accepted, Mapping) else None,
+        vote_count=_int(p.get("vote_count")),
     )
 
 
@@ -242,11 +247,37 @@ def _like_event(name: str, kind: str, p: Mapping[str, Any]) -> Event:
                  occurred_at=None, actor=liker, post=post)
 
 
+def _vote_event(name: str, kind: str, p: Mapping[str, Any]) -> Event:
+    """discourse-topic-voting's ``{topic_id, topic_slug, voter_id, vote_count}``
+    (``app/controllers/discourse_topic_voting/votes_controller.rb``): the count after the vote."""
+    count = _int(p["vote_count"])
+    if count is None or count < 0:
+        raise ValueError("topic_voting.vote_count")
+    return Event(name=name, kind=kind, topic_id=int(p["topic_id"]), category_id=None,
+                 occurred_at=None, actor=Actor(_int(p.get("voter_id")), None),
+                 extra={"vote_count": count})
+
+
+def _assign_event(name: str, kind: str, p: Mapping[str, Any]) -> Event:
+    """discourse-assign's payload (``lib/assigner.rb``): who acted (``assigned_by_*`` or
+    ``unassigned_by_*``) and the user (``*_to_username``) or group (``*_to_group_name``)."""
+    side = "unassigned" if name == "unassigned" or p.get("type") == "unassigned" else "assigned"
+    user, group = p.get(f"{side}_to_username"), p.get(f"{side}_to_group_name")
+    if not user and not group:
+        raise ValueError(f"assign.{side}_to_username or {side}_to_group_name")
+    by = Actor(_int(p.get(f"{side}_by_id")), p.get(f"{side}_by_username"))
+    return Event(name=side, kind=kind, topic_id=int(p["topic_id"]), category_id=None,
+                 occurred_at=None, actor=by,
+                 extra={"assignee": str(user or group), "assignee_type": "user" if user else "group"})
+
+
 _PARSERS = {
     "topic": _topic_event,
     "post": _post_event,
     "like": _like_event,
     "solved": _post_event,
+    "topic_voting": _vote_event,
+    "assign": _assign_event,
 }
 
 

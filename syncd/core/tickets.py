@@ -25,6 +25,7 @@ RULE_EVENTS = (
     "topic_created", "topic_edited", "post_created", "post_liked", "solution_accepted",
     "solution_unaccepted", "topic_closed", "topic_reopened", "tag_added", "tag_removed",
     "category_changed", "priority_changed", "status_changed",
+    "topic_voted", "topic_unvoted", "assigned", "unassigned",
 )
 
 
@@ -56,6 +57,9 @@ class Ticket:
     first_response_at: str | None = None
     resolved_at: str | None = None
     accepted_post_id: int | None = None
+    votes: int = 0                      # discourse-topic-voting's count, as Discourse sends it
+    assignee: str | None = None         # discourse-assign: a username or a group name
+    assignee_type: str | None = None    # "user" | "group"
     has_topic: bool = False
     has_first_post: bool = False
     announced: bool = False
@@ -75,6 +79,11 @@ class Ticket:
     def private(self) -> bool:
         return self.visibility == "private"
 
+    @property
+    def plus_ones(self) -> int:
+        """Everyone who said "me too": likes on the question plus topic votes."""
+        return self.likes + self.votes
+
     def as_dict(self) -> dict[str, Any]:
         """The ticket as ``syncd tickets --json`` prints it and rules templates see it."""
         return {
@@ -86,6 +95,8 @@ class Ticket:
             "first_response_at": self.first_response_at, "resolved_at": self.resolved_at,
             "accepted_post_id": self.accepted_post_id, "closed": self.closed,
             "deleted": self.deleted, "stage": self.stage,
+            "votes": self.votes, "plus_ones": self.plus_ones, "assignee": self.assignee,
+            "assignee_type": self.assignee_type,
         }
 
     @classmethod
@@ -214,6 +225,8 @@ def _handler(name: str):
         "post_edited": _on_post_edited, "post_liked": _on_post_liked,
         "accepted_solution": _on_accepted, "unaccepted_solution": _on_unaccepted,
         "announce_due": _on_announce_due, "likes_counted": _on_likes_counted,
+        "topic_upvote": _on_votes, "topic_unvote": _on_votes,
+        "assigned": _on_assigned, "unassigned": _on_unassigned,
     }.get(name)
 
 
@@ -250,8 +263,12 @@ def _on_topic(b: _Builder, staff: StaffPolicy) -> str:
               visibility=visibility_of(topic))
         if topic.accepted_post_id:
             b.set(stage="resolved", accepted_post_id=topic.accepted_post_id)
+        if topic.vote_count is not None:
+            b.set(votes=topic.vote_count)
         return ""
     _diff_topic(b, topic)
+    if topic.vote_count is not None:   # a topic list or view carries the plugin's count
+        _count_votes(b, topic.vote_count)
     return ""
 
 
@@ -403,6 +420,48 @@ def _on_announce_due(b: _Builder, staff: StaffPolicy) -> str:
         return "nothing to announce"
     b._announce()
     return "announced without its first post (it did not arrive in time)"
+
+
+def _count_votes(b: _Builder, count: int) -> None:
+    old = b.ticket.votes
+    if count == old:
+        return
+    b.set(votes=count)
+    b.emit("topic_voted" if count > old else "topic_unvoted", old=old, new=count)
+
+
+def _on_votes(b: _Builder, staff: StaffPolicy) -> str:
+    """The count Discourse sends is the count after the vote: it also corrects drift."""
+    if b.before is None:
+        return "a vote on a topic syncd has not seen"
+    count = b.event.extra["vote_count"]
+    if count == b.ticket.votes:
+        return "vote count unchanged"
+    _count_votes(b, count)
+    return ""
+
+
+def _on_assigned(b: _Builder, staff: StaffPolicy) -> str:
+    if b.before is None:
+        return "an assignment on a topic syncd has not seen"
+    name, kind = b.event.extra["assignee"], b.event.extra["assignee_type"]
+    old = b.ticket.assignee
+    if old == name and b.ticket.assignee_type == kind:
+        return f"already assigned to {name}"
+    b.set(assignee=name, assignee_type=kind)
+    b.emit("assigned", old=old, new=name)
+    return ""
+
+
+def _on_unassigned(b: _Builder, staff: StaffPolicy) -> str:
+    if b.before is None:
+        return "an unassignment on a topic syncd has not seen"
+    old = b.ticket.assignee
+    if old is None:
+        return "the ticket was not assigned"
+    b.set(assignee=None, assignee_type=None)
+    b.emit("unassigned", old=old, new=None)
+    return ""
 
 
 def changes_named(changes: Iterable[Change], name: str) -> list[Change]:

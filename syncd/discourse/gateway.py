@@ -35,6 +35,7 @@ from syncd.core import version as versions
 from syncd.errors import PermanentError, SyncdError, TransientError
 from syncd.discourse import categorylist
 from syncd.discourse.actions import Expect, GatewayActions
+from syncd.discourse.assign import AssignActions
 from syncd.outbox.pacing import TokenBucket
 from syncd.store import site
 from syncd.store.db import transaction
@@ -104,7 +105,9 @@ class _Client(DiscourseClient):
 
 def _errors(response: requests.Response | None) -> str:
     try:
-        return "; ".join(map(str, response.json().get("errors") or []))[:300]
+        data = response.json()
+        errors = data.get("errors") or ([data["error"]] if data.get("error") else [])
+        return "; ".join(map(str, errors))[:300]   # plugins (discourse-assign) send "error"
     except (ValueError, AttributeError):
         return ""
 
@@ -127,7 +130,7 @@ def _refused(verb: str, path: str, exc: DiscourseError) -> Exception:
                           status)
 
 
-class DiscourseGateway(GatewayActions):
+class DiscourseGateway(GatewayActions, AssignActions):
     """Discourse actions for the delivery workers; safe to share between threads."""
 
     def __init__(self, settings: Any, bucket: TokenBucket | None = None,

@@ -25,7 +25,7 @@ from syncd.outbox.queue import counts as outbox_counts
 from syncd.store.db import Store, transaction
 
 log = logs.get("syncd.app")
-ACTED_ON = {"topic", "post", "like", "solved"}
+ACTED_ON = {"topic", "post", "like", "solved", "topic_voting", "assign"}
 
 
 @dataclass
@@ -65,6 +65,8 @@ class Receiver:
             return None
         if deliveries.is_known_topic(conn, event.topic_id):
             return None
+        if event.topic is None and event.post is None:   # plugin events name only the topic
+            return f"topic {event.topic_id} is not a ticket syncd knows"
         where = "no category (a private message)" if event.category_id is None \
             else f"category {event.category_id}"
         return f"{where} is not a ticket category"

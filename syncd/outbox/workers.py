@@ -31,7 +31,7 @@ from syncd.store.db import Store, rows, transaction
 log = logs.get("syncd.delivery")
 DISCOURSE_KINDS = frozenset({"reply", "message_author", "suggest_similar", "set_visibility",
                              "move_to_category", "add_tags", "remove_tags", "close_topic",
-                             "promote_faq"})
+                             "promote_faq", "assign", "unassign"})
 INLINE_ATTEMPTS = 3
 INLINE_MAX_WAIT = 2.0          # a longer Retry-After goes back to the outbox
 INLINE_BASE_WAIT = 0.25

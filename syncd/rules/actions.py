@@ -132,6 +132,15 @@ def _c_similar(value: Any, ctx: LoadContext) -> dict:
     return {"limit": v.get("limit", DEFAULT_SIMILAR_LIMIT), "text": _template(v.get("text"))}
 
 
+def _c_assign(value: Any, ctx: LoadContext) -> dict:
+    if not isinstance(value, dict) or len(value) != 1 or not set(value) <= {"user", "group"}:
+        raise Invalid("must be {user: NAME} or {group: NAME}")
+    (kind, name), = value.items()
+    if not isinstance(name, str) or not name.strip():
+        raise Invalid(f"the {kind} to assign must be a name, not {name!r}")
+    return {"type": kind, "name": name.strip()}
+
+
 # --- plan --------------------------------------------------------------------------------
 
 def _category_ref(slug: Any, p: Planning) -> dict:
@@ -197,6 +206,14 @@ def _p_similar(params: dict, p: Planning) -> dict | None:
     return {"raw": raw, "similar": found} if raw else None
 
 
+def _p_assign(params: dict, p: Planning) -> dict | None:
+    t = p.ticket
+    if t.assignee is not None and t.assignee.lower() == params["name"].lower() \
+            and t.assignee_type == params["type"]:
+        return None   # already assigned there: discourse-assign would answer "already assigned"
+    return {"type": params["type"], "name": params["name"]}
+
+
 ACTIONS: dict[str, ActionSpec] = {
     "set_priority": ActionSpec(lambda v, c: {"priority": v}),
     "set_status": ActionSpec(lambda v, c: {"status": v}),
@@ -215,6 +232,9 @@ ACTIONS: dict[str, ActionSpec] = {
     "notify": ActionSpec(_c_notify, _p_notify),
     "promote_faq": ActionSpec(_c_promote, _p_promote),
     "suggest_similar": ActionSpec(_c_similar, _p_similar),
+    "assign": ActionSpec(_c_assign, _p_assign),
+    "unassign": ActionSpec(lambda v, c: {},
+                           lambda prm, p: None if p.ticket.assignee is None else {}),
     "close_topic": ActionSpec(lambda v, c: {},
                               lambda prm, p: None if p.ticket.closed else {}),
 }

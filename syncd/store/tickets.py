@@ -16,6 +16,7 @@ _COLUMNS = (
     "priority", "visibility", "likes", "likers", "author", "author_id", "body", "created_at",
     "updated_at", "first_response_at", "resolved_at", "accepted_post_id", "has_topic",
     "has_first_post", "announced", "topic_seq", "solution_seq",
+    "votes", "assignee", "assignee_type",
 )
 
 

@@ -108,7 +108,8 @@ class Processor:
                 if conn.execute("SELECT status FROM deliveries WHERE id = ?",
                                 (row["id"],)).fetchone()[0] != "pending":
                     return True
-                site.note_user_agent(conn, headers, self._version_seen)
+                if row["source"] == "webhook":   # not a replayed recording's old version
+                    site.note_user_agent(conn, headers, self._version_seen)
                 outcome = self.process_event(conn, event, row["id"], now)
                 deliveries.finish(conn, row["id"], "processed", None, iso(now))
         except sqlite3.OperationalError:

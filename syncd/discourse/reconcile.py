@@ -102,7 +102,8 @@ class Reconciler:
         return walk
 
     def _lists(self, full: bool) -> tuple[list[dict[str, Any]], dict[int, int]]:
-        """The topic lists to walk, and topic counts (read from ``/site.json`` on full walks)."""
+        """The topic lists to walk, and topic counts (read from ``/categories.json`` on full
+        walks, and when a configured slug is not known yet)."""
         wanted = list(self.settings.discourse.categories)
         if not wanted:
             return [{"key": "latest", "path": "/latest.json", "category_id": None}], {}

@@ -108,7 +108,7 @@ class Processor:
                 if conn.execute("SELECT status FROM deliveries WHERE id = ?",
                                 (row["id"],)).fetchone()[0] != "pending":
                     return True
-                if row["source"] == "webhook":   # not a replayed recording's old version
+                if row["source"] == "webhook":   # what Discourse itself sent
                     site.note_user_agent(conn, headers, self._version_seen)
                 outcome = self.process_event(conn, event, row["id"], now)
                 deliveries.finish(conn, row["id"], "processed", None, iso(now))

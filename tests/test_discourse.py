@@ -121,6 +121,8 @@ def test_retried_reply_finds_its_marker_and_does_not_post_again(gateway):
 def test_retried_reply_without_marker_posts(gateway):
     """A retry that finds no marker posts the reply."""
     responses.get(f"{BASE}/t/42.json", json=_topic(), content_type=JSON_CT)
+    responses.get(f"{BASE}/t/42/posts.json", content_type=JSON_CT, json={"post_stream": {
+        "posts": [{"id": 500, "post_number": 1, "username": "alice", "raw": "It burns"}]}})
     responses.post(f"{BASE}/posts.json", json={"id": 502, "post_number": 2}, content_type=JSON_CT)
     assert gateway.perform(_action("reply", {"raw": "hi"}, 2), _expects()[1], True)["post_id"] == 502
 

@@ -230,27 +230,27 @@ class DiscourseGateway(GatewayActions, AssignActions):
 
     def _find_marker(self, topic_id: int, marker: str, since: str | None = None) -> int | None:
         """A post by the API user whose raw holds ``marker`` (on retries only). The topic's
-        posts are read newest first, 20 a call, back to the action's creation (a marker
-        cannot be older) or ``MARKER_SEARCH_POSTS``; only the API user's posts are fetched
-        with their raw. Usernames compare ignoring case (``username_lower``)."""
+        posts are read newest first, 20 a ``/t/{id}/posts.json?include_raw=true`` call
+        (``TopicsController#posts``), back to the action's creation (a marker cannot be
+        older) or ``MARKER_SEARCH_POSTS``. Usernames compare ignoring case, as Discourse
+        matches ``Api-Username`` (``username_lower``)."""
         stream = self.topic(topic_id).get("post_stream") or {}
         ids = list(stream.get("stream") or [])[-MARKER_SEARCH_POSTS:]
-        posts = {p.get("id"): p for p in stream.get("posts") or []}
         me, oldest = (self.username or "").lower(), _older_than(since)
         end = len(ids)
         while end > 0:
             chunk = ids[max(0, end - RECENT_POSTS):end]
             end -= len(chunk)
-            missing = [pid for pid in chunk if pid not in posts]
-            if missing:
-                more = self._call("GET", f"/t/{int(topic_id)}/posts.json", **{"post_ids[]": missing})
-                posts.update({p.get("id"): p for p in ((more or {}).get("post_stream") or {})
-                              .get("posts") or []})
+            more = self._call("GET", f"/t/{int(topic_id)}/posts.json", include_raw="true",
+                              **{"post_ids[]": chunk})
+            posts = {p.get("id"): p for p in ((more or {}).get("post_stream") or {})
+                     .get("posts") or []}
             for pid in reversed(chunk):
                 post = posts.get(pid) or {}
-                if str(post.get("username") or "").lower() == me and \
-                        marker in (self.post(pid).get("raw") or ""):
-                    return pid
+                if str(post.get("username") or "").lower() == me:
+                    raw = post["raw"] if "raw" in post else self.post(pid).get("raw")
+                    if marker in (raw or ""):
+                        return pid
                 if oldest is not None and _created(post) is not None and _created(post) < oldest:
                     return None
         return None

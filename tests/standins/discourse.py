@@ -237,8 +237,9 @@ class DiscourseStandIn(StandIn):
 
     def _get_posts(self, topic_id, query, payload):
         ids = [int(i) for i in query.get("post_ids[]", [])]
-        return 200, JSON, {"post_stream": {"posts": [self._post_view(self.posts[i]) for i in ids
-                                                     if i in self.posts]}}
+        raw = bool(query.get("include_raw"))   # TopicViewPostsSerializer(include_raw: !!…)
+        return 200, JSON, {"post_stream": {"posts": [self._post_view(self.posts[i], raw=raw)
+                                                     for i in ids if i in self.posts]}}
 
     def _get_post(self, post_id, query, payload):
         post = self.posts.get(int(post_id))

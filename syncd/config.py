@@ -80,6 +80,25 @@ class ReconcileSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    base_url: str = ""
+    discourse_connect_secret: str = ""
+    session_hours: float = 12.0
+    login_minutes: float = 10.0
+    chat_webhook_hosts: tuple[str, ...] = ("chat.googleapis.com",)
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_username: str = ""
+    smtp_password: str = ""
+    email_from: str = ""
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+@dataclass(frozen=True)
 class Settings:
     path: str = DEFAULT_PATH
     timezone: str = "UTC"
@@ -93,6 +112,7 @@ class Settings:
     processor: ProcessorSettings = ProcessorSettings()
     outbox: OutboxSettings = OutboxSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    web: WebSettings = WebSettings()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -138,6 +158,12 @@ def _secret(v):
     if not isinstance(v, str):
         return "a string"
     return v == "" or len(v) >= 12 or "at least 12 characters (Discourse's minimum), or empty to generate one"
+def _connect_secret(v):
+    if not isinstance(v, str):
+        return "a string"
+    if "|" in v or "\n" in v:
+        return "a secret without '|' or line breaks (Discourse splits its setting on them)"
+    return v == "" or len(v) >= 16 or "at least 16 characters, or empty (no sign-in)"
 def _tz(v):
     try:
         ZoneInfo(v)
@@ -174,8 +200,24 @@ SCHEMA: dict[str, Any] = {
     "reconcile": {"interval_minutes": (_pos_num, 10.0), "full_every_hours": (_hours, 24.0),
                   "on_start": (_bool, True),
                   "page_size": (_pos_int, 30)},
+    "web": {
+        "base_url": (_url, "", "the address staff open syncd's web page at (https: cookies are Secure)"),
+        "discourse_connect_secret": (
+            _connect_secret, "", "one of Discourse's discourse_connect_provider_secrets; empty: no sign-in"),
+        "session_hours": (_pos_num, 12.0, "how long a sign-in lasts"),
+        "login_minutes": (_pos_num, 10.0, "how long a sign-in may take at Discourse (the nonce's life)"),
+        "chat_webhook_hosts": (_list_of(_str), ["chat.googleapis.com"],
+                               "hosts a person's own Google Chat webhook may point at"),
+        "smtp_host": (_str, "", "mail server for staff who want alerts by email; empty: logged only"),
+        "smtp_port": (_port, 587, "its port"),
+        "smtp_starttls": (_bool, True, "STARTTLS before logging in"),
+        "smtp_username": (_str, "", "SMTP login, if the server wants one"),
+        "smtp_password": (_str, "", "its password (from the environment)"),
+        "email_from": (_str, "", "the From: of alert emails"),
+    },
 }
-SECRET_KEYS = {"webhook_secret", "api_key", "url"}  # never echoed: chat URLs carry a token
+SECRET_KEYS = {"webhook_secret", "api_key", "url",   # never echoed: chat URLs carry a token
+               "discourse_connect_secret", "smtp_password"}
 CHANNEL_SCHEMA = {"type": (_str, "gchat"), "url": (_url, ""), "messages_per_minute": (_pos_int, 60)}
 
 
@@ -220,6 +262,9 @@ def _channels(data: Any, src: yamlsrc.Source, problems: list[str]) -> dict[str, 
     out = {}
     for name, spec in data.items():
         path = ("channels", name)
+        if str(name) == "subscribers" or str(name).startswith("person:"):
+            problems.append(f"{src.where(path)}: the channel name '{name}' is reserved "
+                            "(notify: subscribers alerts each staff member): pick another name")
         values = _check_section(CHANNEL_SCHEMA, spec, path, src, problems)
         known = channel_types()
         if values["type"] not in known:
@@ -252,7 +297,9 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
         log_format=top["log_format"], server=ServerSettings(**top["server"]),
         discourse=discourse, channels=channels,
         processor=ProcessorSettings(**top["processor"]), outbox=OutboxSettings(**top["outbox"]),
-        reconcile=ReconcileSettings(**top["reconcile"]))
+        reconcile=ReconcileSettings(**top["reconcile"]),
+        web=WebSettings(**{**top["web"], "base_url": top["web"]["base_url"].rstrip("/"),
+                           "chat_webhook_hosts": tuple(top["web"]["chat_webhook_hosts"])}))
 
 
 def config_path(explicit: str | None = None) -> str:
@@ -284,6 +331,9 @@ def describe(settings: Settings) -> list[str]:
     for ch in settings.channels.values():
         state = "dry-run (no url)" if ch.dry_run else "url set"
         lines.append(f"channel {ch.name}: {ch.type}, {state}")
+    w = settings.web
+    lines.append(f"web: {w.base_url or 'no base_url'}, sign-in "
+                 f"{'set' if w.discourse_connect_secret else 'off (no discourse_connect_secret)'}")
     return lines
 
 

@@ -23,6 +23,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "discourse": {"inbox", "channels", "cli", "web"},
     "inbox": {"channels", "discourse", "cli"},
     "outbox": {"inbox", "cli", "web"},
+    "web": {"inbox", "outbox", "channels", "discourse", "cli"} | WIRING,
 }
 # Pure modules: the standard library and other pure modules only.
 PURE_PACKAGES = ("syncd/core/",)

@@ -5,7 +5,8 @@ signature check (``signature.py``), the generated webhook secret (``secret.py``)
 group-commit writer (``writer.py``) that commits the deliveries of every request thread
 together before any of them is acknowledged. The request path makes no network call.
 
-May import: ``core``, ``store``, ``outbox`` (its counts for ``/healthz``), the shared
+May import: ``core``, ``store``, ``outbox`` (its counts for ``/healthz``), ``web`` (the
+staff pages' blueprint, registered by the app factory), the shared
 infrastructure at the top (``config``, ``errors``, ``logs``, ``metrics``, ``clock``).
 Must not import: ``channels``, ``discourse``, ``cli``.
 """

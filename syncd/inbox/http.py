@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from flask import Flask, Response, jsonify, request
 
-from syncd import logs, metrics
+from syncd import logs, metrics, web
 from syncd.store import categories
 from syncd.store import deliveries
 from syncd.inbox import signature
@@ -114,6 +114,7 @@ def create_app(receiver: Receiver) -> Flask:
         _refresh_gauges(receiver)
         return Response(metrics.render(), mimetype="text/plain; version=0.0.4")
 
+    web.register(app, receiver.settings, receiver.store)  # the staff pages: /auth, /me, /tickets
     return app
 
 

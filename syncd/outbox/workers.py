@@ -22,6 +22,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from syncd import logs, metrics
 from syncd.store import echoes
 from syncd.outbox import queue as outbox
+from syncd.outbox import subscribers
 from syncd.clock import iso, parse, utcnow
 from syncd.config import Settings
 from syncd.errors import LeaseLost, PermanentError, TransientError
@@ -58,12 +59,13 @@ class DeliveryWorker:
                  notifiers: Mapping[str, Any] | None = None, name: str = "delivery-1",
                  sleep: Callable[[float], None] = time.sleep,
                  inline_attempts: int = INLINE_ATTEMPTS,
-                 health_state: dict[str, bool] | None = None):
+                 health_state: dict[str, bool] | None = None, alerts: Any = None):
         self.settings, self.store, self.name = settings, store, name
         self.gateway = gateway
         self.notifiers = dict(notifiers or {})
         self.sleep, self.inline_attempts = sleep, inline_attempts
         self._health = health_state if health_state is not None else {}
+        self.alerts = alerts or subscribers.SubscriberAlerts(settings, gateway)
 
     def run_once(self, now: datetime | None = None) -> bool:
         """Deliver one due action. False: nothing was due."""
@@ -126,6 +128,8 @@ class DeliveryWorker:
 
     def deliver(self, db, action: Action, retrying: bool = False) -> tuple[str, Any]:
         """Send one action: ``("sent" | "dry_run", result)``, or raise."""
+        if subscribers.handles(action):   # notify: subscribers, and each person's alert
+            return self.alerts.deliver(db, action, retrying)
         if action.kind == "notify":
             return self._notify(action)
         if action.kind not in DISCOURSE_KINDS:
@@ -174,6 +178,8 @@ class DeliveryWorker:
     # --- bookkeeping ---------------------------------------------------------------------
 
     def _record_health(self, db, dest: str, action: Action, exc: Exception | None) -> None:
+        if dest.startswith("person:"):  # a person's own webhook: shown on their /me, not /healthz
+            return
         status = getattr(exc, "status", None)
         broken = DISCOURSE_BROKEN if dest == "discourse" else BROKEN_STATUSES
         if exc is not None and status not in broken:
@@ -207,6 +213,8 @@ class DeliveryWorker:
 
 def destination(action: Action) -> str:
     """Where an action goes: its channel's name, or ``discourse``."""
+    if subscribers.handles(action):
+        return subscribers.destination(action)
     return str(action.params.get("channel")) if action.kind == "notify" else "discourse"
 
 
@@ -241,6 +249,7 @@ def make_workers(settings: Settings, store: Store) -> list[DeliveryWorker]:
     gateway = None if settings.discourse.dry_run else DiscourseGateway(settings, store=store)
     notifiers = {name: notifier_for(ch, settings) for name, ch in settings.channels.items()}
     shared: dict[str, bool] = {}
+    alerts = subscribers.SubscriberAlerts(settings, gateway)
     return [DeliveryWorker(settings, store, gateway, notifiers, name=f"delivery-{i + 1}",
-                           health_state=shared)
+                           health_state=shared, alerts=alerts)
             for i in range(settings.outbox.workers)]

@@ -108,8 +108,14 @@ def _channel(name: str, ctx: LoadContext) -> str:
     return name
 
 
+SUBSCRIBERS = "subscribers"   # notify: subscribers -> each staff member whose /me matches
+
+
 def _c_notify(value: Any, ctx: LoadContext) -> dict:
     v = _mapping(value, "channel")
+    if v["channel"] == SUBSCRIBERS:
+        return {"channel": SUBSCRIBERS, "text": _template(v.get("text")),
+                "as": tuple(as_list(v.get("as") or ()))}
     return {"channel": _channel(v["channel"], ctx), "text": _template(v.get("text"))}
 
 
@@ -151,9 +157,14 @@ def _category_ref(slug: Any, p: Planning) -> dict:
 
 def _p_notify(params: dict, p: Planning) -> dict:
     text = p.render(params["text"], _notify_fallback(p)) if params["text"] else None
-    return {"channel": params["channel"], "text": text, "ticket": p.ticket_dict(),
-            "event": {"name": p.change.name, "at": p.change.at or iso(p.now)},
-            "private": p.ticket.private}
+    planned = {"channel": params["channel"], "text": text, "ticket": p.ticket_dict(),
+               "event": {"name": p.change.name, "at": p.change.at or iso(p.now)},
+               "private": p.ticket.private}
+    if "as" in params:  # notify: subscribers: who did what, for each person's preferences
+        e = p.event_dict()
+        planned["event"].update(actor=e["actor"], old=e["old"], new=e["new"])
+        planned["as"] = list(params["as"])
+    return planned
 
 
 def _notify_fallback(p: Planning) -> str:

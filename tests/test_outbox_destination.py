@@ -62,8 +62,26 @@ def test_a_chat_outage_holds_back_neither_discourse_nor_another_channel(tmp_path
         assert [int(m["requestId"].split("-")[1]) for m in staff.messages] == [first, second]
 
 
-def test_destination_is_filled_for_every_insert_and_backfilled(tmp_path):
-    """Migration 007 sets the destination of old rows and of rows written without it."""
+def test_migration_007_backfills_the_destination_of_waiting_actions(tmp_path):
+    """A database from before 007 with actions waiting: each gets its destination."""
+    import shutil
+    from syncd.store import db as storage
+    older = tmp_path / "migrations"
+    older.mkdir()
+    for path in storage.MIGRATIONS.glob("*.sql"):
+        if int(path.name.split("_")[0]) < 7:
+            shutil.copy(path, older / path.name)
+    database = storage.open_db(tmp_path / "old.db", migrate_now=False)
+    storage.migrate(database, older)
+    a = add_action(database.conn, 1, "notify", notify_params(1, "staff"))
+    b = add_action(database.conn, 1, "reply", {"raw": "hi"})
+    storage.migrate(database)
+    got = dict(database.conn.execute("SELECT id, destination FROM outbox").fetchall())
+    assert got == {a: "channel:staff", b: "discourse"}
+
+
+def test_destination_is_filled_for_every_insert(tmp_path):
+    """Rows written without a destination (any writer of the outbox) get one."""
     store = Store(tmp_path / "syncd.db")
     conn = store.db().conn
     a = add_action(conn, 1, "notify", notify_params(1, "it-urgent"))

@@ -322,7 +322,7 @@ def _on_post_created(b: _Builder, staff: StaffPolicy) -> str:
     if post.post_type not in (1,):
         return f"post type {post.post_type} (not a regular reply): no status change"
     t = b.ticket
-    if staff.bot and post.author.username == staff.bot:
+    if staff.bot and (post.author.username or "").lower() == staff.bot.lower():  # username_lower
         b.emit("post_created", post=post)
         return "syncd's own post: the ticket's status does not change"
     if staff.is_staff(post.author) and post.author.username != t.author:

@@ -23,6 +23,8 @@ class ServerSettings:
     port: int = 8080
     threads: int = 8
     max_body_bytes: int = 1024 * 1024
+    connection_limit: int = 100
+    channel_timeout: int = 120
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,12 @@ SCHEMA: dict[str, Any] = {
     "rules": (_str, "./rules"),
     "log_format": (_choice("auto", "json", "console"), "auto"),
     "server": {"host": (_str, "127.0.0.1"), "port": (_port, 8080), "threads": (_pos_int, 8),
-               "max_body_bytes": (_pos_int, 1024 * 1024)},
+               "max_body_bytes": (_pos_int, 1024 * 1024),
+               "connection_limit": (_pos_int, 100, "open connections waitress accepts at once; "
+                                    "more wait in the listen backlog (put a buffering proxy "
+                                    "in front, see docs/limits.md)"),
+               "channel_timeout": (_pos_int, 120, "seconds an idle or stalled client connection "
+                                   "is kept before waitress closes it")},
     "discourse": {
         "url": (_url, ""), "api_key": (_str, ""), "api_username": (_str, "system"),
         "webhook_secret": (_secret, ""), "categories": (_list_of(_slug_or_id), ["support"]),

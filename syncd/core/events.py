@@ -7,11 +7,11 @@ dataclasses. Standard library only.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from syncd.errors import PayloadError
+from syncd.core import validate
 
 # X-Discourse-Event names syncd reads, by the payload's root key (X-Discourse-Event-Type).
 TOPIC_EVENTS = {
@@ -125,6 +125,7 @@ class Event:
         if not name or not kind:
             raise PayloadError("missing X-Discourse-Event or X-Discourse-Event-Type header")
         data = parse_body(body) if not isinstance(body, Mapping) else body
+        validate.check_event_kind(name, kind, kind_of(name))
         if kind not in data:
             raise PayloadError(f"body has no '{kind}' key (X-Discourse-Event-Type is {kind!r})")
         payload = data[kind]
@@ -135,6 +136,7 @@ class Event:
                        instance=h.get("x-discourse-instance"))
         if not isinstance(payload, Mapping):
             raise PayloadError(f"'{kind}' must be an object")
+        validate.check_payload(kind, payload)
         try:
             ev = parser(name, kind, payload)
         except (KeyError, TypeError, ValueError) as exc:
@@ -145,32 +147,58 @@ class Event:
 
 def parse_body(body: bytes | str) -> dict[str, Any]:
     """The body is JSON whatever Content-Type the webhook is set to."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"body is not JSON: {exc}") from exc
+    data = validate.load_json(body)
     if not isinstance(data, dict):
         raise PayloadError("body must be a JSON object")
     return data
+
+
+def kind_of(name: str) -> str | None:
+    """The payload kind an event name carries (None: a name syncd does not read)."""
+    if name in TOPIC_EVENTS or is_status_event(name):
+        return "topic"
+    if name in POST_EVENTS:
+        return "post"
+    if name in LIKE_EVENTS:
+        return "like"
+    if name in SOLVED_EVENTS:
+        return "solved"
+    if name in VOTE_EVENTS:
+        return "topic_voting"
+    if name in ASSIGN_EVENTS:
+        return "assign"
+    return None
 
 
 def is_status_event(name: str) -> bool:
     return name.startswith(TOPIC_STATUS_PREFIX) and name.endswith(TOPIC_STATUS_SUFFIX)
 
 
+# Tags are bounded as Discourse bounds them (config/site_settings.yml, ``tags:`` section:
+# ``max_tags_per_topic`` defaults to 5, ``max_tag_length`` to 20; DiscourseTagging cuts a
+# name at max_tag_length). A site may raise both, so syncd allows well above the defaults:
+# more tags than this are dropped, longer names cut, as Discourse itself would.
+MAX_TAGS_PER_TOPIC = 30
+MAX_TAG_LENGTH = 100
+
+
 def parse_tags(raw: Any) -> tuple[str, ...]:
     """Tags in every format Discourse has sent (``TopicTagsMixin`` over the years): missing,
     plain names, ``{name, description}``, ``{id, name, slug}``, and 2026's ``{id, name,
     slug, original_name}`` where ``name`` is the localised display name and
-    ``original_name`` (present only when they differ) the tag itself."""
+    ``original_name`` (present only when they differ) the tag itself. Without duplicates,
+    at most ``MAX_TAGS_PER_TOPIC`` of at most ``MAX_TAG_LENGTH`` characters. Linear in the
+    number of tags."""
     if not raw or not isinstance(raw, (list, tuple)):
         return ()
-    names = []
+    names: dict[str, None] = {}
     for tag in raw:
         if isinstance(tag, Mapping):
             tag = tag.get("original_name") or tag.get("name") or tag.get("slug")
         if isinstance(tag, str) and tag:
-            names.append(tag)
+            names.setdefault(tag[:MAX_TAG_LENGTH], None)
+            if len(names) >= MAX_TAGS_PER_TOPIC:
+                break
     return tuple(names)
 
 

@@ -238,9 +238,10 @@ def visibility_of(topic: Topic) -> str:
 
 def _seq(event: Event) -> int:
     try:
-        return int(event.event_id or 0)
+        seq = int(event.event_id or 0)
     except ValueError:
         return 0
+    return seq if 0 <= seq < 2 ** 63 else 0   # a stored INTEGER; anything else is no order
 
 
 def _on_topic(b: _Builder, staff: StaffPolicy) -> str:
@@ -279,11 +280,12 @@ def _diff_topic(b: _Builder, topic: Topic) -> None:
     if topic.category_id != t.category_id and not topic.is_private_message:
         b.emit("category_changed", old=t.category_id, new=topic.category_id)
         b.set(category_id=topic.category_id)
+    old_tags, new_tags = set(t.tags), set(topic.tags)   # sets: linear, not n × m
     for tag in topic.tags:
-        if tag not in t.tags:
+        if tag not in old_tags:
             b.emit("tag_added", tag=tag)
     for tag in t.tags:
-        if tag not in topic.tags:
+        if tag not in new_tags:
             b.emit("tag_removed", tag=tag)
     visibility = visibility_of(topic)
     if visibility != t.visibility:

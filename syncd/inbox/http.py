@@ -40,6 +40,7 @@ class Receiver:
     pressure: Any = None            # an IngestPressure the processor yields to
     rules_count: Callable[[], int | None] = lambda: None
     delivery_health: Callable[[sqlite3.Connection], dict[str, Any]] | None = None
+    connections: Callable[[], int] | None = None   # open client connections (waitress)
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def ticket_category_ids(self, conn: sqlite3.Connection) -> tuple[frozenset[int] | None, list[str]]:
@@ -198,6 +199,11 @@ def _backlog(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def _refresh_gauges(r: Receiver) -> None:
+    metrics.CONNECTION_LIMIT.set(r.settings.server.connection_limit)
+    if r.connections is not None:
+        metrics.OPEN_CONNECTIONS.set(r.connections())
+    if r.writer is not None:
+        metrics.WRITER_RESTARTS.set(getattr(r.writer, "restarts", 0))
     try:
         backlog = _backlog(r.store.db().conn)
     except sqlite3.Error:
@@ -224,4 +230,9 @@ def _health(r: Receiver):
     body["discourse_version"] = _version(conn)
     if extra.get("failing_channels"):
         body["status"] = "degraded"
+    if r.writer is not None and not getattr(r.writer, "alive", True):
+        body["status"] = "unavailable"
+        body["ingest_writer"] = ("dead: deliveries cannot be stored; the next delivery starts "
+                                 "a new writer, or restart syncd")
+        return jsonify(body), 503
     return jsonify(body), 200

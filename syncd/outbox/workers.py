@@ -12,6 +12,7 @@ and marked ``dry_run``.
 """
 from __future__ import annotations
 
+import sqlite3
 import time
 from datetime import datetime
 from typing import Any, Callable, Mapping
@@ -97,10 +98,14 @@ class DeliveryWorker:
             self._count(action, "dead", started)
             log.warning("action_dead", destination=dest, error=str(exc))
             return
-        except Exception as exc:  # TransientError, or a bug: try again later
+        except Exception as exc:
+            if not _transient(exc):  # a bug or bad data: trying again gives the same answer
+                reason = f"internal error, not retried: {type(exc).__name__}: {exc}"
+                log.exception("action_failed_unexpectedly", destination=dest, error=reason)
+                outbox.dead(db, action, reason[:2000], now)
+                self._count(action, "dead", started)
+                return
             error = str(exc) if isinstance(exc, TransientError) else f"internal error: {exc!r}"
-            if not isinstance(exc, TransientError):
-                log.exception("action_failed_unexpectedly", error=error)
             o = self.settings.outbox
             state = outbox.retry_later(db, action, error, now, getattr(exc, "retry_after", None),
                                        o.max_attempts, o.max_backoff_seconds)
@@ -209,6 +214,13 @@ class DeliveryWorker:
         since = parse(row[0] if row else action.created_at)
         metrics.EVENT_TO_SEND_SECONDS.labels(action.kind).observe(
             max(0.0, (utcnow() - since).total_seconds()))
+
+
+def _transient(exc: Exception) -> bool:
+    """Worth another attempt later: the destination's transient failures, and a database
+    that is locked or full for a moment. Anything else (a bug, data the sender cannot
+    format) would fail the same way every time: the action goes to ``dead``."""
+    return isinstance(exc, (TransientError, sqlite3.OperationalError))
 
 
 def destination(action: Action) -> str:

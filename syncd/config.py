@@ -54,6 +54,8 @@ class ChannelSettings:
     messages_per_minute: int = 60
     options: Mapping[str, Any] = field(default_factory=dict)  # the type's own keys (its CONFIG)
     configured: bool | None = None     # from the type's is_configured; None: a url is set
+    quiet_hours: Any = None        # {calendar: NAME}: non-urgent notifications wait for opening
+    digest: Any = None             # {below, at, calendar}: low ones go out together at set times
 
     @property
     def dry_run(self) -> bool:
@@ -136,6 +138,9 @@ class Settings:
     reconcile: ReconcileSettings = ReconcileSettings()
     web: WebSettings = WebSettings()
     intake: IntakeSettings = IntakeSettings()
+    calendars: Mapping[str, Any] = field(default_factory=dict)   # name -> core.calendar.Calendar
+    slas: tuple = ()                                             # core.sla.Policy, in order
+    holds: Mapping[str, Any] = field(default_factory=dict)       # channel -> core.holds.Hold
 
     @property
     def tz(self) -> ZoneInfo:
@@ -219,6 +224,10 @@ def _priority_map(v):
         return f"a mapping whose keys are {', '.join(PRIORITIES)} (not '{bad[0]}')"
     wrong = [k for k, c in v.items() if _slug_or_id(c) is not True]
     return not wrong or f"a mapping of priority: category slug or id (check '{wrong[0]}')"
+def _mapping_or_blank(v): return v is None or isinstance(v, dict) or "a mapping"
+def _list_or_blank(v): return v is None or isinstance(v, list) or "a list"
+
+
 def _category_map(v):
     if not isinstance(v, dict):
         return "a mapping of slug: id"
@@ -282,11 +291,18 @@ SCHEMA: dict[str, Any] = {
         "min_title_length": (_pos_int, 15, "the forum's min_topic_title_length: shorter titles "
                              "are refused at once"),
     },
+    "calendars": (_mapping_or_blank, {}, "named business calendars: timezone, weekly hours, "
+                  "holidays (country, subdiv, dates); 24x7 is built in"),
+    "slas": (_list_or_blank, [], "SLA policies: the first whose 'if' matches a ticket applies"),
 }
 SECRET_KEYS = {"webhook_secret", "api_key", "url",   # never echoed: chat URLs carry a token
                "discourse_connect_secret", "smtp_password", "security_token", "token"}
 SECRET_KEYS |= {"key", "secret", "password", "username"}  # channel credentials
 CHANNEL_SCHEMA = {"type": (_str, "gchat"), "url": (_url, ""), "messages_per_minute": (_pos_int, 60)}
+CHANNEL_SCHEMA["quiet_hours"] = (_mapping_or_blank, None, "{calendar: NAME}: non-urgent "
+                                 "notifications wait until the calendar opens")
+CHANNEL_SCHEMA["digest"] = (_mapping_or_blank, None, "{below: high, at: [\"09:00\"], calendar}: "
+                            "notifications below a priority go out as one digest at set times")
 
 
 def _check_section(schema: dict, data: Any, path: tuple, src: yamlsrc.Source,
@@ -378,6 +394,8 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
     channels = _channels((src.data or {}).get("channels") if isinstance(src.data, dict) else None,
                          src, problems)
     problems += _intake_problems(top, src)
+    from syncd import timeconfig
+    cals, slas, holds = timeconfig.parse(src, top["timezone"], channels, problems)
     if problems:
         raise ConfigError(problems)
     d = top["discourse"]
@@ -393,7 +411,7 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
         reconcile=ReconcileSettings(**top["reconcile"]),
         web=WebSettings(**{**top["web"], "base_url": top["web"]["base_url"].rstrip("/"),
                            "chat_webhook_hosts": tuple(top["web"]["chat_webhook_hosts"])}),
-        intake=_intake(top["intake"]))
+        intake=_intake(top["intake"]), calendars=cals, slas=slas, holds=holds)
 
 
 def _intake_problems(top: dict[str, Any], src: yamlsrc.Source) -> list[str]:
@@ -468,6 +486,14 @@ def describe(settings: Settings) -> list[str]:
         lines.append(f"intake: teams {'on' if i.teams_security_token else 'off'}, form "
                      f"{'on' if i.form_token else 'off'}, new topics in "
                      f"{i.default_category(d.categories) or '(no category)'}")
+    for name, cal in settings.calendars.items():
+        lines.append(f"calendar {name}: {cal.timezone}, {len(cal.holidays)} holidays")
+    if settings.slas:
+        lines.append("sla policies (first match applies): " + ", ".join(p.name for p in settings.slas))
+    for name, hold in settings.holds.items():
+        lines.append(f"channel {name} holds: " + ", ".join(
+            ([f"quiet hours ({hold.quiet.name})"] if hold.quiet else [])
+            + ([f"digest below {hold.digest_below}"] if hold.digest_at else [])))
     return lines
 
 

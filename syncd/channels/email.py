@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from syncd import logs
 from syncd.channels import checks, markup, register
-from syncd.channels.notice import facts
+from syncd.channels.notice import facts, many
 from syncd.errors import PermanentError, TransientError
 from syncd.outbox.pacing import TokenBucket
 from syncd.channels.transport import MAX_INLINE_WAIT, PACE
@@ -63,7 +63,11 @@ def compose(action: Any, options: dict[str, Any], tz: ZoneInfo) -> EmailMessage:
     rows = [("Priority", f.priority), ("Category", f.category), ("Tags", ", ".join(f.tags) or "none"),
             ("Status", f.status), ("Author", f"@{f.author}"), ("When", f.at)]
     text = [markup.plain(f.text or f.headline), "", *[f"{k}: {v}" for k, v in rows]]
-    if f.private:
+    items = many(action.params)
+    if items is not None:
+        text += [""] + [f"- [{str(i.get('priority') or 'normal').upper()}] #{i.get('id')} "
+                        f"{markup.plain(i.get('title'))} {i.get('url') or ''}".rstrip() for i in items]
+    elif f.private:
         text += ["", "Private ticket: the text is not shown here."]
     elif f.body:
         text += ["", "Question:", f.body]
@@ -74,7 +78,12 @@ def compose(action: Any, options: dict[str, Any], tz: ZoneInfo) -> EmailMessage:
     link = f'<a href="{e(f.url)}">{e(f.title)}</a>' if f.url else e(f.title)
     body = (f"<p>{markup.html_marked(f.text)}</p>" if f.text else "") + f"<h2>{link}</h2><table>" + "".join(
         f"<tr><th align='left'>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows) + "</table>"
-    if f.private:
+    if items is not None:
+        body += "<ul>" + "".join(
+            f"<li>[{e(str(i.get('priority') or 'normal').upper())}] #{e(i.get('id'))} "
+            + (f'<a href="{e(i["url"])}">{e(i.get("title"))}</a>' if i.get("url") else e(i.get("title")))
+            + "</li>" for i in items) + "</ul>"
+    elif f.private:
         body += "<p><i>Private ticket: the text is not shown here.</i></p>"
     elif f.body:
         body += f"<blockquote>{e(f.body)}</blockquote>"

@@ -55,6 +55,15 @@ def facts(params: dict[str, Any], tz: ZoneInfo = UTC) -> Facts:
         headline=summary(params), text=params.get("text") or None, body=body, private=private)
 
 
+def many(params: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The tickets of a digest or a scheduled summary (``summaries.py``), None for one ticket."""
+    if params.get("digest") is not None:
+        return list(params["digest"])
+    if params.get("summary") is not None:
+        return list((params["summary"] or {}).get("breaching") or [])
+    return None
+
+
 def document(action: Any, channel: str) -> dict[str, Any]:
     """The notification as JSON (``type``, ``timestamp``, ``data``: Standard Webhooks'
     recommended envelope), with the whole ticket as syncd knows it."""
@@ -65,5 +74,6 @@ def document(action: Any, channel: str) -> dict[str, Any]:
         "timestamp": event.get("at") or action.created_at,
         "data": {"action_id": action.key, "channel": channel, "rule": action.rule,
                  "text": unmark(params.get("text")), "private": bool(params.get("private")),
-                 "event": event, "ticket": params.get("ticket") or {}},
+                 "event": event, "ticket": params.get("ticket") or {},
+                 **{k: params[k] for k in ("digest", "summary") if params.get(k) is not None}},
     }

@@ -76,6 +76,9 @@ class S3Notifier:
     def send(self, action: Any) -> dict[str, Any]:
         ticket = action.params.get("ticket") or {}
         key = object_key(self.options["prefix"], ticket)
+        if not ticket.get("id") or action.params.get("digest") is not None or \
+                action.params.get("summary") is not None:
+            return {"skipped": "a digest or summary is not a ticket: nothing to archive"}
         if ticket.get("status") not in self.options["statuses"]:
             return {"skipped": f"ticket is {ticket.get('status')}, not "
                                f"{' or '.join(self.options['statuses'])}", "key": key}

@@ -21,13 +21,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from syncd.channels import checks, markup, register
-from syncd.channels.notice import PRIORITY_MARK, facts
+from syncd.channels.notice import PRIORITY_MARK, facts, many
 from syncd.channels.transport import HttpNotifier, body_text
 from syncd.errors import TransientError
 
 API_URL = "https://slack.com/api"
 SECTION_CHARS, FIELD_CHARS, BUTTON_CHARS, MAX_BLOCKS = 3000, 2000, 75, 50
 TEXT_CHARS = 3000
+LIST_ROWS = 20
 LOOKBACK_SECONDS = 3600          # how far back a retry looks for its first message
 TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable",
                     "request_timeout", "rollup_error"}
@@ -89,6 +90,11 @@ def blocks(params: dict[str, Any], tz: ZoneInfo, block_id: str) -> list[dict[str
     elif f.body:
         quoted = "\n".join("> " + line for line in mrkdwn(f.body).splitlines())
         out.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(quoted, SECTION_CHARS)}})
+    items = many(params)
+    if items is not None:
+        said = markup.slack_marked(f.text) if f.text else ""
+        text = [{"type": "section", "text": {"type": "mrkdwn", "text": _cut(said, SECTION_CHARS)}}]
+        out = out[:1] + (text if said else []) + [_list_block(items)]
     out.append({"type": "context", "block_id": block_id[:255], "elements": [
         {"type": "mrkdwn", "text": _cut(f"@{mrkdwn(f.author)} · {mrkdwn(f.event or 'notification')} · "
                                         f"{mrkdwn(f.at)}", SECTION_CHARS)}]})
@@ -97,6 +103,19 @@ def blocks(params: dict[str, Any], tz: ZoneInfo, block_id: str) -> list[dict[str
             {"type": "button", "text": {"type": "plain_text", "text": "Open in Discourse"[:BUTTON_CHARS]},
              "url": f.url[:3000], "action_id": "open"}]})
     return out[:MAX_BLOCKS]
+
+
+def _list_block(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A digest's or a summary's tickets, one line each (at most 20)."""
+    lines = []
+    for i in items[:LIST_ROWS]:
+        title = mrkdwn(i.get("title") or f"Ticket {i.get('id')}").replace("|", "¦")
+        link = f"<{i['url']}|{title}>" if i.get("url") else title
+        lines.append(f"• *{mrkdwn(str(i.get('priority') or 'normal').upper())}* #{i.get('id')} {link}")
+    if len(items) > LIST_ROWS:
+        lines.append(f"… and {len(items) - LIST_ROWS} more")
+    return {"type": "section", "text": {"type": "mrkdwn",
+                                        "text": _cut("\n".join(lines) or "nothing was held", SECTION_CHARS)}}
 
 
 def message(params: dict[str, Any], tz: ZoneInfo, block_id: str) -> dict[str, Any]:
@@ -193,7 +212,8 @@ class SlackNotifier(HttpNotifier):
 
     def _bot(self, action: Any) -> dict[str, Any]:
         ticket, mem = action.ticket_id, self.memory
-        thread = mem.get(ticket, "thread_ts") if mem else None
+        single = many(action.params) is None        # a digest is not a ticket's thread
+        thread = mem.get(ticket, "thread_ts") if mem and single else None
         pending = json.loads(mem.get(ticket, "sending") or "{}") if mem else {}
         ts = None
         if pending.get("action") == action.key:   # an attempt of this action may have posted
@@ -208,7 +228,7 @@ class SlackNotifier(HttpNotifier):
                 payload["thread_ts"] = thread
             ts = str(self._call("chat.postMessage", payload, as_json=True).get("ts"))
         if mem:
-            if not thread:
+            if not thread and single:
                 mem.put(ticket, "thread_ts", ts)
             mem.put(ticket, "sending", None)
         return {"mode": "bot", "ts": ts, "thread_ts": thread or ts}

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from syncd.channels import markup, register
-from syncd.channels.notice import PRIORITY_MARK, facts
+from syncd.channels.notice import PRIORITY_MARK, facts, many
 from syncd.channels.transport import HttpNotifier, body_text
 from syncd.errors import TransientError
 
@@ -47,7 +47,13 @@ def card(params: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     ]
     if f.text:
         body.append({"type": "RichTextBlock", "inlines": [_run(markup.plain(f.text)[:2000])]})
-    if f.private:
+    items = many(params)
+    if items is not None:
+        body = body[:2] + body[3:] + [{"type": "FactSet", "facts": [
+            {"title": f"{str(i.get('priority') or 'normal').upper()} #{i.get('id')}",
+             "value": str(i.get("title") or "")} for i in items[:20]] or [
+            {"title": "Tickets", "value": "none"}]}]
+    elif f.private:
         body.append({"type": "RichTextBlock", "inlines": [
             _run("Private ticket: the text is not shown here.", italic=True, isSubtle=True)]})
     elif f.body:

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from syncd.channels import checks, register
-from syncd.channels.notice import facts
+from syncd.channels.notice import facts, many
 from syncd.channels.transport import HttpNotifier, body_text
 from syncd.errors import PermanentError, TransientError
 
@@ -122,6 +122,8 @@ class TrelloNotifier(HttpNotifier):
         return None
 
     def send(self, action: Any) -> dict[str, Any]:
+        if many(action.params) is not None:
+            return {"skipped": "a digest or summary is not a ticket: Trello keeps one card a ticket"}
         fields = self.render(action)
         if not fields["idList"]:
             f = facts(action.params)

@@ -262,7 +262,7 @@ def make_workers(settings: Settings, store: Store) -> list[DeliveryWorker]:
     """``outbox.workers`` workers sharing one gateway, one notifier a channel, their buckets."""
     from syncd.discourse.gateway import DiscourseGateway
     from syncd.channels import notifier_for
-    gateway = None if settings.discourse.dry_run else DiscourseGateway(settings)
+    gateway = None if settings.discourse.dry_run else DiscourseGateway(settings, store=store)
     notifiers = {name: notifier_for(ch, settings) for name, ch in settings.channels.items()}
     from syncd.store.refs import ChannelMemory
     for name, notifier in notifiers.items():  # what a channel keeps per ticket (Slack, Trello)

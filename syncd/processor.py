@@ -23,6 +23,7 @@ from syncd.store import categories
 from syncd.store import deliveries
 from syncd.store import echoes
 from syncd.store import intakes
+from syncd.store import site
 from syncd.store import tickets as ticketstore
 from syncd.clock import iso, parse, utcnow
 from syncd.config import Settings
@@ -60,6 +61,10 @@ class Processor:
         self.outbox_wake: Any = None  # a threading.Event the delivery workers wait on
         self.rules = rules            # a RulesHolder (``.current``) or None
         self.similar = similar        # the ``syncd.store.similar`` module or None
+        # enrich(conn, event) -> event, called before the write transaction (reads only:
+        # e.g. ``discourse.editor.EditorLookup`` asks Discourse who edited a topic)
+        self.enrich: Callable[[Any, Event], Event] | None = None
+        self._version_seen: dict[str, str] = {}
         self.name = "processor"
         self._staff: StaffPolicy | None = None
         self._staff_read = 0.0
@@ -99,11 +104,15 @@ class Processor:
             metrics.PROCESSED.labels("failed").inc()
             log.warning("delivery_unreadable", error=str(exc))
             return True
+        if self.enrich is not None:   # network reads happen here, never inside the transaction
+            event = self.enrich(db.conn, event)
         try:
             with transaction(db) as conn:
                 if conn.execute("SELECT status FROM deliveries WHERE id = ?",
                                 (row["id"],)).fetchone()[0] != "pending":
                     return True
+                if row["source"] == "webhook":   # what Discourse itself sent
+                    site.note_user_agent(conn, headers, self._version_seen)
                 outcome = self.process_event(conn, event, row["id"], now)
                 deliveries.finish(conn, row["id"], "processed", None, iso(now))
         except sqlite3.OperationalError:

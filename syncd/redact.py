@@ -2,8 +2,9 @@
 
 Chat webhook URLs carry their key and token in the query string (Google Chat, Teams
 Workflows) or in a long path segment (Slack's ``/services/T…/B…/<secret>``). ``mask_url``
-keeps what an admin needs to spot a mistake (scheme, host, the shape of the path, the
-query's names) and masks the rest. Standard library only.
+keeps what an admin needs to spot a mistake (scheme, host, the first three path segments,
+the query's names) and masks the rest: later segments, long or token-like ones, every
+query value, a password, the fragment. Standard library only.
 """
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from urllib.parse import urlsplit
 MASK = "***"
 _LONG_SEGMENT = 16          # Slack's secret is 24 characters; ids and names are shorter
 _SECRETISH = set("=;:@")
+_KEPT_SEGMENTS = 3          # /services/T…/B…/<secret>, /api/webhooks/<id>/<token>: the 4th on is masked
 
 
-def _segment(part: str) -> str:
-    if len(part) >= _LONG_SEGMENT or _SECRETISH & set(part):
+def _segment(i: int, part: str) -> str:
+    if not part:
+        return part
+    if i > _KEPT_SEGMENTS or len(part) >= _LONG_SEGMENT or _SECRETISH & set(part):
         return MASK
     return part
 
@@ -36,7 +40,7 @@ def mask_url(url: str) -> str:
         return head[0][:60] + ("/" + MASK if len(head) > 1 else "")
     user = (parts.username + ":" + MASK + "@") if parts.password else \
         (parts.username + "@" if parts.username else "")
-    path = "/".join(_segment(p) for p in parts.path.split("/"))
+    path = "/".join(_segment(i, p) for i, p in enumerate(parts.path.split("/")))
     query = "&".join(f"{kv.split('=', 1)[0]}={MASK}" if "=" in kv else MASK
                      for kv in parts.query.split("&") if kv)
     out = f"{parts.scheme}://{user}{host}{port}{path}" if parts.scheme else f"{user}{host}{port}{path}"

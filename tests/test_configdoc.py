@@ -64,7 +64,7 @@ def test_config_show_prints_settings_in_effect_with_secrets_masked(tmp_path):
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
     assert "discourse.api_key = (set)  (restart to change)" in lines
-    assert "channels.staff.url = https://chat.googleapis.com/v1/spaces/AAAA/messages" \
+    assert "channels.staff.url = https://chat.googleapis.com/v1/spaces/AAAA/***" \
            "?key=***&token=***" in lines
     assert "server.port = 8080  (restart to change)" in lines and "timezone = UTC" in lines
     assert "SECRETKEY123" not in out.output and "super-secret" not in out.output

@@ -62,9 +62,17 @@ def check(ctx: click.Context) -> None:
     rules_path = settings.resolve(settings.rules)
     cmap = dict(settings.discourse.category_map)
     db_path = settings.resolve(settings.database)
+    version_line = None
     if os.path.exists(db_path):
-        from syncd.store import categories
-        cmap = dict(categories.load(_open(settings).conn, cmap).by_slug)
+        from syncd.store import categories, site
+        conn = _open(settings).conn
+        cmap = dict(categories.load(conn, cmap).by_slug)
+        version_line = site.describe(site.version_info(conn))
+    elif not settings.discourse.dry_run:
+        from syncd.store import site
+        version_line = site.describe(None)
+    if version_line:
+        click.echo(version_line)
     ruleset = load_rules(rules_path, list(settings.channels), cmap)
     from syncd.scheduler import check_rules
     if check_rules(ruleset, settings):

@@ -225,6 +225,12 @@ def _refresh_gauges(r: Receiver) -> None:
     metrics.UNPROCESSED.set(backlog["deliveries_unprocessed"])
 
 
+def _version(conn: sqlite3.Connection) -> str | None:
+    """The forum's version as last learnt (a delivery's User-Agent, /about.json)."""
+    from syncd.store import site
+    return site.version(conn)
+
+
 def _health(r: Receiver):
     try:
         conn = r.store.db().conn
@@ -236,6 +242,7 @@ def _health(r: Receiver):
     admin, reasons = readiness.admin_extras(r)
     body = {"status": "ok", "database": "ok", "rules_loaded": r.rules_count(),
             "backlog": backlog, **extra, **admin}
+    body["discourse_version"] = _version(conn)
     if extra.get("failing_channels") or reasons:
         body["status"] = "degraded"
     if reasons:

@@ -128,7 +128,7 @@ def template_fields() -> dict[str, frozenset[str]]:
 
 _FIELDS: dict[str, frozenset[str]] | None = None
 # Variables whose fields are not checked while the loader compiles the current rule's
-# actions: a scheduled rule's `event` is a summary of many tickets (syncd/summaries.py).
+# actions: a scheduled rule's `event` is a summary of many tickets (syncd/timers/summaries.py).
 UNCHECKED: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
     "template_unchecked", default=frozenset())
 

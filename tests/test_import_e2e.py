@@ -1,0 +1,141 @@
+"""`syncd import freshdesk` end to end: a generated export into the Discourse stand-in.
+
+The stand-in (tests/standins/discourse_import.py) follows Discourse's users_controller,
+posts_controller and the admin routes as its docstring says; the export generator
+(bench/freshdesk_export.py) writes Freshdesk's export_data_worker format.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from collections import Counter
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from standins.discourse_import import ImportDiscourseStandIn
+from syncd.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from freshdesk_export import ExportSize, write_export  # noqa: E402
+
+KEY = "test-import-key-not-real"
+
+
+def config(tmp_path: Path, url: str) -> Path:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"database: {tmp_path / 'syncd.db'}\nrules: {tmp_path / 'no-rules'}\n"
+                   "discourse:\n"
+                   f"  url: {url}\n  api_key: {KEY}\n  api_username: system\n"
+                   "  categories: [support]\n  staff_groups: [support-agents]\n")
+    return cfg
+
+
+def run(cfg: Path, *args: str):
+    return CliRunner().invoke(main, ["--config", str(cfg), "import", *args], catch_exceptions=False)
+
+
+def small_export(tmp_path: Path, **kw) -> Path:
+    folder = tmp_path / "export"
+    write_export(folder, ExportSize(**{"users": 30, "agents": 5, "tickets": 25, "seed": 3, **kw}))
+    return folder
+
+
+def expected(folder: Path) -> dict[str, int]:
+    from syncd.importers.freshdesk.reader import ExportReader
+    reader = ExportReader(folder)
+    users = {(u.email or f"none-{u.id}").lower() for u in reader.users()}
+    tickets = list(reader.tickets())
+    return {"users": len(users), "topics": len(tickets),
+            "notes": sum(len([n for n in t.notes if not n.deleted]) for t in tickets)}
+
+
+def assert_exactly_once(forum: ImportDiscourseStandIn, folder: Path) -> None:
+    want = expected(folder)
+    got = forum.imported()
+    assert len(got["users"]) == want["users"] == len(set(got["users"]))
+    assert len(got["topics"]) == want["topics"] == len(set(got["topics"]))
+    assert len(got["notes"]) == want["notes"] == len(set(got["notes"]))
+
+
+def test_a_small_export_lands_once_with_dates_tags_whispers_and_closing(tmp_path):
+    """Users, topics (external_id, created_at, tags, header), notes in order as their authors,
+    private notes as whispers, resolved/closed topics closed, agents in the staff group."""
+    folder = small_export(tmp_path)
+    with ImportDiscourseStandIn(api_key=KEY) as forum:
+        cfg = config(tmp_path, forum.base_url)
+        out = run(cfg, "freshdesk", "--export", str(folder), "--set-site-settings",
+                  "--calls-per-minute", "100000")
+        assert out.exit_code == 0, out.output
+        assert_exactly_once(forum, folder)
+        from syncd.importers.freshdesk.reader import ExportReader
+        ticket = next(t for t in ExportReader(folder).tickets() if t.notes)
+        topic = next(t for t in forum.topics.values() if t.get("external_id") == f"fd-{ticket.id}")
+        first = forum.posts[topic["post_ids"][0]]
+        assert topic["created_at"] == ticket.created_at
+        assert f"#{ticket.display_id}" in first["raw"] and f"ID {ticket.id}" in first["raw"]
+        assert "freshdesk" in [t["name"] for t in topic["tags"]]
+        replies = [forum.posts[p] for p in topic["post_ids"][1:]]
+        notes = sorted(ticket.notes, key=lambda n: (n.created_at, int(n.id)))
+        assert [p["created_at"] for p in replies] == [n.created_at for n in notes]
+        assert [p["post_type"] for p in replies] == [4 if n.private else 1 for n in notes]
+        closed = {t["external_id"] for t in forum.topics.values() if t["closed"]}
+        want_closed = {f"fd-{t.id}" for t in ExportReader(folder).tickets() if t.status in (4, 5)}
+        assert closed == want_closed
+        assert forum.groups["support-agents"]["members"] == {
+            u["username"].lower() for u in forum.users.values()
+            if u["email"].startswith("user50") and int(u["email"][4:8]) < 5005}
+        assert forum.site_settings["disable_emails"] == "no", "restored at the end"
+        assert all(u["active"] and u["approved"] for u in forum.users.values() if u["id"] > 0)
+        assert "created:" in out.output and "calls:" in out.output
+
+
+def test_the_same_command_again_creates_nothing_and_calls_nothing_per_item(tmp_path):
+    """A rerun of a finished import makes no creating call: the local map answers."""
+    folder = small_export(tmp_path)
+    with ImportDiscourseStandIn(api_key=KEY) as forum:
+        cfg = config(tmp_path, forum.base_url)
+        assert run(cfg, "freshdesk", "--export", str(folder), "--set-site-settings",
+                   "--calls-per-minute", "100000").exit_code == 0
+        writes_before = len(forum.writes())
+        again = run(cfg, "freshdesk", "--export", str(folder), "--set-site-settings",
+                    "--calls-per-minute", "100000")
+        assert again.exit_code == 0, again.output
+        creating = [w for w in forum.writes()[writes_before:] if w[1] in ("/posts.json", "/users.json")]
+        assert creating == []
+        assert_exactly_once(forum, folder)
+
+
+def test_status_shows_items_calls_and_problems_from_the_database(tmp_path):
+    """`syncd import status` reads the run, the items by state and the problems."""
+    folder = small_export(tmp_path)
+    with ImportDiscourseStandIn(api_key=KEY) as forum:
+        cfg = config(tmp_path, forum.base_url)
+        run(cfg, "freshdesk", "--export", str(folder), "--set-site-settings", "--calls-per-minute", "100000")
+        out = run(cfg, "status")
+        assert "done" in out.output and "topics" in out.output and "calls:" in out.output
+        data = json.loads(run(cfg, "status", "--json").output)
+        assert data["items"]["topic"]["done"] == expected(folder)["topics"]
+        assert data["run"]["status"] == "done"
+
+
+def test_syncd_tickets_are_written_quietly_with_freshdesk_fields(tmp_path):
+    """Each topic is a syncd ticket (status, priority, source freshdesk, fields), no rules."""
+    folder = small_export(tmp_path)
+    with ImportDiscourseStandIn(api_key=KEY) as forum:
+        cfg = config(tmp_path, forum.base_url)
+        run(cfg, "freshdesk", "--export", str(folder), "--set-site-settings", "--calls-per-minute", "100000")
+    conn = sqlite3.connect(tmp_path / "syncd.db")
+    rows = conn.execute("SELECT t.status, t.priority, i.source, i.fields, t.closed FROM tickets t "
+                        "JOIN imported_tickets i ON i.ticket_id = t.id").fetchall()
+    assert len(rows) == expected(folder)["topics"]
+    assert {r[2] for r in rows} == {"freshdesk"}
+    assert Counter(r[1] for r in rows).keys() <= {"low", "normal", "high", "urgent"}
+    for status, _, _, fields, closed in rows:
+        fd = json.loads(fields)
+        assert bool(closed) == (fd["status"] in (4, 5))
+        assert fd["display_id"] and fd["freshdesk_id"]
+    assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM rule_firings").fetchone()[0] == 0

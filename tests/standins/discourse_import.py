@@ -61,6 +61,10 @@ class ImportDiscourseStandIn(DiscourseStandIn):
                        "staff": {"id": 3, "name": "staff", "automatic": True, "members": set()}}
         self._next_user = 100
         self.acting: str | None = None
+        self._externals: dict[str, int] = {}       # external_id → topic id (fast look-ups)
+        self._emails: set[str] = set()
+        self.first_at: float | None = None         # monotonic times of the first and last call
+        self.last_at: float | None = None
         self.add_user("system", "no-reply@example.invalid", admin=True, user_id=-1)
 
     def add_user(self, username: str, email: str, admin: bool = False, active: bool = True,
@@ -71,9 +75,14 @@ class ImportDiscourseStandIn(DiscourseStandIn):
         user = {"id": user_id, "username": username, "email": email.lower(), "admin": admin,
                 "active": active, "approved": admin}
         self.users[username.lower()] = user
+        self._emails.add(user["email"])
         return user
 
     def handle(self, method, path, query, headers, body):
+        with self.lock:
+            now = time.monotonic()
+            self.first_at = self.first_at or now
+            self.last_at = now
         self.acting = (headers.get("Api-Username") or "system").lower()
         return super().handle(method, path, query, headers, body)
 
@@ -144,7 +153,7 @@ class ImportDiscourseStandIn(DiscourseStandIn):
             errors["username"] = ["has already been taken"]
         if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
             errors["email"] = ["is invalid"]
-        elif any(u["email"] == email for u in self.users.values()):
+        elif email in self._emails:
             errors["email"] = ["has already been taken"]
         if errors:
             return 200, JSON, {"success": False, "message": "errors", "errors": errors,
@@ -199,7 +208,7 @@ class ImportDiscourseStandIn(DiscourseStandIn):
         ext = payload.get("external_id")
         if ext is not None and not EXTERNAL_ID.match(str(ext)):
             return 422, JSON, {"errors": ["External is invalid"]}
-        if ext and any(t.get("external_id") == ext for t in self.topics.values()):
+        if ext and ext in self._externals:
             return 422, JSON, {"errors": ["External has already been taken"]}
         tags = payload.get("tags") or []
         if any(not isinstance(t, str) for t in tags):
@@ -213,6 +222,8 @@ class ImportDiscourseStandIn(DiscourseStandIn):
         topic = self.add_topic(self._next_topic, title, category_id=category, author=self._acting_name(),
                                raw=raw, external_id=ext, tags=tags,
                                created_at=payload.get("created_at") or time.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        if ext:
+            self._externals[ext] = topic["id"]
         first = self.posts[topic["post_ids"][0]]
         first.update(post_type=1, created_at=topic["created_at"])
         return 200, JSON, self._post_view(first, raw=True)
@@ -249,6 +260,11 @@ class ImportDiscourseStandIn(DiscourseStandIn):
             for post in view["post_stream"]["posts"]:
                 post["raw"] = self.posts[post["id"]]["raw"]
         return status, headers, view
+
+    def _by_external_id(self, external_id, query, payload):
+        if external_id in self._externals:
+            return 301, {"Location": f"{self.base_url}/t/{self._externals[external_id]}.json"}, b""
+        return 404, JSON, {"errors": ["not found"], "error_type": "not_found"}
 
     def _bulk(self, query, payload):
         ids = payload.get("topic_ids") or []

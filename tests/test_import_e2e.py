@@ -139,3 +139,40 @@ def test_syncd_tickets_are_written_quietly_with_freshdesk_fields(tmp_path):
         assert fd["display_id"] and fd["freshdesk_id"]
     assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
     assert conn.execute("SELECT COUNT(*) FROM rule_firings").fetchone()[0] == 0
+
+
+def test_bad_input_is_reported_by_file_and_record_and_the_rest_goes_on(tmp_path):
+    """A truncated file, an unknown element, a missing author, a duplicate email, a short
+    title and a 5 MB note: each a problem naming file and record; the rest is imported;
+    no topic is half-written (the cut-off ticket is not created at all)."""
+    from test_import_reader import NOTE, TICKET, ticket_file
+    folder = small_export(tmp_path)
+    (folder / "Users9.xml").write_text(
+        '<?xml version="1.0"?>\n<users type="array"><user><id type="integer">8888</id>'
+        "<name>Second Account</name><email>USER5006@example.edu</email></user></users>\n")
+    huge = NOTE.format(id=777001, body="x" * 5_000_000, user=5000, private="false")
+    orphan = NOTE.format(id=777002, body="From someone never exported, long enough.", user=4242,
+                         private="false")
+    ticket_file(folder / "Tickets8.xml",
+                TICKET.format(id=1, subject="Help", req=8888, extra="<mood>calm</mood>", notes=huge + orphan),
+                TICKET.format(id=2, subject="This one is cut off in the middle", req=5006, extra="", notes=""),
+                truncate_at=None)
+    text = (folder / "Tickets8.xml").read_text()
+    (folder / "Tickets8.xml").write_text(text[: text.index("This one is cut off") + 10])
+    with ImportDiscourseStandIn(api_key=KEY) as forum:
+        cfg = config(tmp_path, forum.base_url)
+        out = run(cfg, "freshdesk", "--export", str(folder), "--calls-per-minute", "100000")
+        assert out.exit_code == 0, out.output
+        status = run(cfg, "status", "--problems").output
+        externals = {t["external_id"] for t in forum.topics.values()}
+    assert "fd-1" in externals and "fd-2" not in externals
+    assert "Tickets8.xml: after record 1 (id 1): malformed XML" in status
+    assert "Tickets8.xml: ticket 1: unknown element <mood>" in status
+    assert "Users9.xml: user 8888: duplicate email user5006@example.edu" in status
+    assert "Tickets8.xml: ticket 1: title 'Help' is under min_topic_title_length" in status
+    assert "Tickets8.xml: ticket 1: note 777001 is 5,000,000 characters" in status
+    assert "Tickets8.xml: ticket 1: note 777002: author 4242 is not among the imported users" in status
+    topic = next(t for t in forum.topics.values() if t["external_id"] == "fd-1")
+    assert forum.posts[topic["post_ids"][0]]["username"].lower() == next(
+        u["username"] for u in forum.users.values() if u["email"] == "user5006@example.edu").lower()
+    assert len(topic["post_ids"]) == 3

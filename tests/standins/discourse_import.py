@@ -21,6 +21,7 @@ Followed from Discourse's source (notes in docs/import.md):
 from __future__ import annotations
 
 import re
+import threading
 import time
 from typing import Any
 
@@ -60,7 +61,7 @@ class ImportDiscourseStandIn(DiscourseStandIn):
                                           "members": set()},
                        "staff": {"id": 3, "name": "staff", "automatic": True, "members": set()}}
         self._next_user = 100
-        self.acting: str | None = None
+        self._request = threading.local()
         self._externals: dict[str, int] = {}       # external_id → topic id (fast look-ups)
         self._emails: set[str] = set()
         self.first_at: float | None = None         # monotonic times of the first and last call
@@ -83,8 +84,13 @@ class ImportDiscourseStandIn(DiscourseStandIn):
             now = time.monotonic()
             self.first_at = self.first_at or now
             self.last_at = now
-        self.acting = (headers.get("Api-Username") or "system").lower()
+        self._request.acting = (headers.get("Api-Username") or "system").lower()
         return super().handle(method, path, query, headers, body)
+
+    @property
+    def acting(self) -> str:
+        """The Api-Username of the request this thread serves."""
+        return getattr(self._request, "acting", "system")
 
     def _route(self, method, path, query, payload):
         actor = self.users.get(self.acting or "")

@@ -176,3 +176,51 @@ def test_bad_input_is_reported_by_file_and_record_and_the_rest_goes_on(tmp_path)
     assert forum.posts[topic["post_ids"][0]]["username"].lower() == next(
         u["username"] for u in forum.users.values() if u["email"] == "user5006@example.edu").lower()
     assert len(topic["post_ids"]) == 3
+
+
+def test_groups_go_to_categories_by_a_mapping_file(tmp_path):
+    """--category-map: Freshdesk group name → category slug; the rest to --category."""
+    folder = small_export(tmp_path)
+    mapfile = tmp_path / "groups.yaml"
+    mapfile.write_text("Billing: hardware\n'2': faq\n")
+    with ImportDiscourseStandIn(api_key=KEY) as forum:
+        cfg = config(tmp_path, forum.base_url)
+        out = run(cfg, "freshdesk", "--export", str(folder), "--set-site-settings",
+                  "--calls-per-minute", "100000", "--category-map", str(mapfile))
+        assert out.exit_code == 0, out.output
+        from syncd.importers.freshdesk.reader import ExportReader
+        by_ext = {t["external_id"]: t["category_id"] for t in forum.topics.values()}
+        for ticket in ExportReader(folder).tickets():
+            want = {"1": 7, "2": 10}.get(ticket.group_id, 5)
+            assert by_ext[f"fd-{ticket.id}"] == want
+
+
+def test_a_key_that_is_not_an_admins_is_refused_before_anything_is_created(tmp_path):
+    """Preflight: a non-admin API user stops the import with what to do; nothing created."""
+    folder = small_export(tmp_path)
+    with ImportDiscourseStandIn(api_key=KEY) as forum:
+        forum.add_user("helper", "helper@example.edu")
+        cfg = config(tmp_path, forum.base_url)
+        cfg.write_text(cfg.read_text().replace("api_username: system", "api_username: helper"))
+        out = run(cfg, "freshdesk", "--export", str(folder))
+        assert out.exit_code == 2
+        assert "helper is not an admin" in out.output
+        assert forum.writes() == []
+
+
+def test_run_rules_feeds_imported_topics_through_the_rules(tmp_path):
+    """--run-rules: the rules run on imported tickets (here: one that raises priority)."""
+    folder = small_export(tmp_path, tickets=6)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: imported-are-seen\n    on: topic_created\n"
+                     "    then:\n      - add_tags: [seen-by-rules]\n")
+    with ImportDiscourseStandIn(api_key=KEY) as forum:
+        cfg = config(tmp_path, forum.base_url)
+        cfg.write_text(cfg.read_text().replace(f"rules: {tmp_path / 'no-rules'}", f"rules: {rules}"))
+        out = run(cfg, "freshdesk", "--export", str(folder), "--set-site-settings",
+                  "--calls-per-minute", "100000", "--run-rules")
+        assert out.exit_code == 0, out.output
+    conn = sqlite3.connect(tmp_path / "syncd.db")
+    fired = conn.execute("SELECT COUNT(DISTINCT ticket_id) FROM rule_firings").fetchone()[0]
+    assert fired == expected(folder)["topics"]
+    assert conn.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'add_tags'").fetchone()[0] == fired

@@ -113,3 +113,24 @@ def test_dry_run_calls_nothing_and_writes_nothing(tmp_path):
         assert "would create user" in out.output and "would create topic fd-" in out.output
         assert "dry run: would create 30 users" in out.output
         assert not (tmp_path / "syncd.db").exists()
+
+
+def test_ctrl_c_stops_cleanly_saying_how_to_resume(tmp_path):
+    """SIGINT mid-import: exit 2 with the resume hint, the run marked interrupted; the same
+    command again finishes with exactly one of each."""
+    folder = small_export(tmp_path, users=20, tickets=20, seed=12)
+    with ImportDiscourseStandIn(api_key=KEY) as forum:
+        cfg = config(tmp_path, forum.base_url)
+        proc = _spawn(cfg, folder, rate="3000")
+        assert wait_for(lambda: len(forum.writes()) >= 30 or proc.poll() is not None, timeout=60)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 2
+        err = proc.stderr.read().decode()
+        proc.stderr.close()
+        assert "run the same command again to resume" in err
+        status = run(cfg, "status").output
+        assert "interrupted" in status
+        final = _spawn(cfg, folder, rate="100000")
+        assert final.wait(timeout=240) == 0
+        final.stderr.close()
+        assert_exactly_once(forum, folder)

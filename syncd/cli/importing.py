@@ -91,8 +91,12 @@ def freshdesk(settings: Settings, export_dir: str, freshdesk_url: str | None,
                    f"{would['problems']} problems")
         click.echo(estimate(calls, calls_per_minute or settings.discourse.api_calls_per_minute))
         return
-    _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staff_group,
-            run_rules, set_site_settings, calls_per_minute, workers)
+    try:
+        _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staff_group,
+                run_rules, set_site_settings, calls_per_minute, workers)
+    except KeyboardInterrupt:
+        raise SyncdError("interrupted before the first user or topic was sent; run the "
+                         "same command again to resume") from None
 
 
 def _read_category_map(path: str | None) -> dict[str, str]:
@@ -148,6 +152,9 @@ def _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staf
         preflight.apply_settings(client, db, diffs)
         current = {**current, **{w.name: want for w, _, want in diffs}}
     known = preflight.categories(client)
+    from syncd.store import categories as category_store
+    with transaction(db) as conn:    # the processor (--run-rules) and `syncd tickets` know them
+        category_store.remember(conn, known, "discourse")
     names = reader.named("groups", "group")
     group_categories = {}
     for gid, gname in names.items():

@@ -53,6 +53,7 @@ class ExportSize:
     notes_mean: float = 4.0        # notes a ticket, 0–20
     private_share: float = 0.25
     seed: int = 15
+    links_signed_at: datetime | None = None   # attachment links' X-Amz-Date (None: now)
 
 
 def _t(tag: str, value, kind: str | None = None) -> str:
@@ -127,12 +128,16 @@ def _note_xml(rng, nid: int, author: int, private: bool, incoming: bool, at: dat
             + f'<attachments type="array">{attachments}</attachments>' + "</helpdesk-note>")
 
 
+SIGNED = {"at": "20240101T000000Z"}
+
+
 def _attachments(rng, aid: int) -> str:
     name = rng.choice(["screenshot.png", "invoice.pdf", "log.txt", "Übersicht.xlsx"])
     return ("<helpdesk-attachment>" + _t("id", aid, "integer") + _t("content-file-name", name)
             + _t("content-content-type", "application/octet-stream")
             + _t("content-file-size", rng.randint(1000, 900000), "integer")
-            + _t("attachment_url", f"https://s3.example.com/export/{aid}/{name}?X-Amz-Expires=604800")
+            + _t("attachment_url", f"https://s3.example.com/export/{aid}/{name}?X-Amz-Date={SIGNED['at']}"
+                              "&X-Amz-Expires=604800")
             + "</helpdesk-attachment>")
 
 
@@ -179,6 +184,7 @@ def _ticket_xml(rng, tid: int, size: ExportSize, customers: list[int], agents: l
 def write_export(folder: str | Path, size: ExportSize | None = None) -> dict[str, int]:
     """Write an export of ``size`` into ``folder``; return what it holds (counts)."""
     size = size or ExportSize()
+    SIGNED["at"] = (size.links_signed_at or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(size.seed)

@@ -177,8 +177,11 @@ def _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staf
                f"{counts['notes']:,} notes; {done:,} items done before")
     click.echo(preflight.estimate(remaining + remaining // 1000 + 10, rate))
     sink = _rules_sink(settings, store) if run_rules else None
-    extra = _catch_up(freshdesk_url, store) if freshdesk_url else None
-    job = FreshdeskImport(store, client, reader, plan, workers=workers, sink=sink, catch_up=extra)
+    from syncd.importers.freshdesk.attachments import AttachmentUploader
+    api = _freshdesk_api(freshdesk_url, store) if freshdesk_url else None
+    uploader = AttachmentUploader(store, client, api.fresh_attachments if api else None)
+    job = FreshdeskImport(store, client, reader, plan, workers=workers, sink=sink,
+                          catch_up=api.changed_tickets if api else None, uploader=uploader)
     with transaction(db) as conn:
         run_id = imports.start_run(conn, str(Path(export_dir).resolve()), rate, total)
     progress = _Progress(store, run_id, job, client, total, done)
@@ -258,7 +261,7 @@ def _duration(seconds: float) -> str:
 
 def _summary(store, job, client) -> None:
     t = job.tally
-    kinds = ("user", "topic", "post", "member", "close")
+    kinds = ("user", "topic", "post", "upload", "member", "close")
     line = lambda c: ", ".join(f"{c[k]} {k}s" for k in kinds if c[k]) or "none"  # noqa: E731
     click.echo(f"created: {line(t.created)}")
     if sum(t.found.values()):
@@ -303,14 +306,13 @@ def _rules_sink(settings, store):
     return sink
 
 
-def _catch_up(url: str, store):
+def _freshdesk_api(url: str, store):
     from syncd.importers.freshdesk.api import FreshdeskApi
     key = os.environ.get("FRESHDESK_API_KEY", "")
     if not key:
         raise SyncdError("--freshdesk-url needs the API key in FRESHDESK_API_KEY (Freshdesk: "
                          "Profile settings → Your API key).")
-    api = FreshdeskApi(url, key, store)
-    return api.changed_tickets
+    return FreshdeskApi(url, key, store)
 
 
 @import_group.command("status")

@@ -51,6 +51,7 @@ class ImportDiscourseStandIn(DiscourseStandIn):
         ("GET", r"^/groups/([\w.-]+)\.json$", "_group"),
         ("PUT", r"^/groups/(\d+)/members\.json$", "_add_members"),
         ("PUT", r"^/topics/bulk\.json$", "_bulk"),
+        ("POST", r"^/uploads\.json$", "_upload"),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -64,6 +65,7 @@ class ImportDiscourseStandIn(DiscourseStandIn):
         self._request = threading.local()
         self._externals: dict[str, int] = {}       # external_id → topic id (fast look-ups)
         self._emails: set[str] = set()
+        self.uploads: dict[str, dict] = {}
         self.first_at: float | None = None         # monotonic times of the first and last call
         self.last_at: float | None = None
         self.add_user("system", "no-reply@example.invalid", admin=True, user_id=-1)
@@ -284,6 +286,20 @@ class ImportDiscourseStandIn(DiscourseStandIn):
                 topic["closed"] = True
                 done.append(int(tid))
         return 200, JSON, {"topic_ids": done}
+
+    def _upload(self, query, payload):
+        """``type`` required; a ``url`` is taken as downloaded (the stand-in reaches no other
+        host), one upload per URL as Discourse keeps one per file (SHA-1)."""
+        if not payload.get("type"):
+            return 400, JSON, {"errors": ["param is missing or the value is empty: type"]}
+        url = str(payload.get("url") or "")
+        if not url.startswith(("http://", "https://")):
+            return 422, JSON, {"errors": ["upload.file_missing"]}
+        upload = self.uploads.setdefault(url, {"id": 700 + len(self.uploads), "url": url})
+        name = url.split("?")[0].rsplit("/", 1)[-1]
+        return 200, JSON, {"id": upload["id"], "original_filename": name,
+                           "url": f"/uploads/default/original/1X/{upload['id']}",
+                           "short_url": f"upload://u{upload['id']}.{name.rsplit('.', 1)[-1]}"}
 
     # --- what tests count ----------------------------------------------------------------
 

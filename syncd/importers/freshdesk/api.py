@@ -115,6 +115,15 @@ class FreshdeskApi:
             attachments=_attachments(item.get("attachments")), tags=tuple(item.get("tags") or ()),
             fields={"custom_fields": item.get("custom_fields") or {}, "from": "api"}, file="API")
 
+    def fresh_attachments(self, ticket: Ticket) -> dict[str, str]:
+        """Attachment id → a fresh link, for a ticket of the export (its and its notes')."""
+        item = self._get(f"/api/v2/tickets/{ticket.display_id}") or {}
+        out = {str(a.get("id")): a.get("attachment_url") for a in item.get("attachments") or []}
+        if any(n.attachments for n in ticket.notes):
+            for note in self.ticket(item).notes if item.get("id") else ():
+                out.update({a.id: a.url for a in note.attachments})
+        return {k: v for k, v in out.items() if v}
+
     def _internal_id(self, display: str) -> str:
         row = self.store.db().conn.execute(
             "SELECT source_id FROM imported_tickets WHERE source = 'freshdesk' AND display_id = ?",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 from syncd.importers.freshdesk.reader import Note, Ticket, User
 
@@ -215,10 +215,24 @@ def _fit(body: str, room: int, what: str, problems: list[str]) -> str:
     return body[: max(0, room)] + "\n\n*[cut: the rest is over the forum's post length]*"
 
 
-def _attachment_lines(attachments) -> str:
-    lines = [f"- [{a.name}]({a.url})" + (f" ({a.size:,} bytes)" if a.size else "")
-             for a in attachments if a.url]
+def _attachment_lines(attachments, uploaded: Mapping[str, str]) -> str:
+    """Uploaded ones as Discourse's markdown (``upload://`` short URLs), the others by name."""
+    lines = []
+    for a in attachments:
+        size = f" ({a.size:,} bytes)" if a.size else ""
+        if a.id in uploaded:
+            lines.append(f"- {uploaded[a.id]}{size}")
+        else:
+            lines.append(f"- {a.name}{size} (not imported: its Freshdesk link had expired)")
     return ("\n\n**Attachments**\n" + "\n".join(lines)) if lines else ""
+
+
+def upload_markdown(name: str, short_url: str, content_type: str | None) -> str:
+    """As Discourse's composer writes an upload: an image inline, anything else a link."""
+    label = name.replace("[", "(").replace("]", ")").replace("|", "-")
+    if (content_type or "").startswith("image/") or re.search(r"\.(png|jpe?g|gif|webp)$", name, re.I):
+        return f"![{label}]({short_url})"
+    return f"[{label}|attachment]({short_url})"
 
 
 def header(ticket: Ticket) -> str:
@@ -235,8 +249,8 @@ def _byline(user_id: str | None, username: str | None = None) -> str:
 
 
 def map_note(note: Note, ticket_id: str, author: tuple[str, bool] | None,
-             limits: SiteLimits = SiteLimits(), agents_whisper: bool = True
-             ) -> tuple[PostCall, list[str]]:
+             limits: SiteLimits = SiteLimits(), agents_whisper: bool = True,
+             uploaded: Mapping[str, str] | None = None) -> tuple[PostCall, list[str]]:
     """``author``: the note author's (username, is_agent) in Discourse, or None.
     ``agents_whisper``: the staff group may whisper (``whispers_allowed_groups``); if not,
     private notes are whispered by the API user (an admin) with a byline."""
@@ -254,7 +268,7 @@ def map_note(note: Note, ticket_id: str, author: tuple[str, bool] | None,
     elif note.private and not agents_whisper:
         byline, author = _byline(note.user_id, author[0]), None
     marker = note_marker(note.id)
-    extra = _attachment_lines(note.attachments)
+    extra = _attachment_lines(note.attachments, uploaded or {})
     room = limits.max_post_length - len(byline) - len(extra) - len(marker) - 80
     body = _fit(body, room, f"note {note.id}", problems)
     if len(re.sub(r"<[^>]+>", "", body).strip()) < limits.min_post_length:
@@ -265,8 +279,11 @@ def map_note(note: Note, ticket_id: str, author: tuple[str, bool] | None,
 
 
 def map_ticket(ticket: Ticket, authors: Callable[[str | None], tuple[str, bool] | None],
-               limits: SiteLimits = SiteLimits(), agents_whisper: bool = True) -> MappedTicket:
-    """The topic and its replies. ``authors(freshdesk_user_id)`` → (username, is_agent)."""
+               limits: SiteLimits = SiteLimits(), agents_whisper: bool = True,
+               uploaded: Mapping[str, str] | None = None) -> MappedTicket:
+    """The topic and its replies. ``authors(freshdesk_user_id)`` → (username, is_agent);
+    ``uploaded``: attachment id → its markdown in the forum."""
+    uploaded = uploaded or {}
     if ticket.spam or ticket.deleted:
         return MappedTicket(None, skip_reason="spam" if ticket.spam else "deleted in Freshdesk")
     problems: list[str] = []
@@ -279,7 +296,8 @@ def map_ticket(ticket: Ticket, authors: Callable[[str | None], tuple[str, bool] 
         problems.append(f"requester {ticket.requester_id or '(none)'} is not among the imported "
                         "users: the topic is posted by the API user with a byline")
         byline = _byline(ticket.requester_id)
-    head, extra, marker = header(ticket), _attachment_lines(ticket.attachments), topic_marker(ticket.id)
+    head, marker = header(ticket), topic_marker(ticket.id)
+    extra = _attachment_lines(ticket.attachments, uploaded)
     body = ticket.description_html or ticket.description or "(no description)"
     room = limits.max_post_length - len(head) - len(byline) - len(extra) - len(marker) - 80
     body = _fit(body, room, f"the description of ticket {ticket.id}", problems)
@@ -292,7 +310,7 @@ def map_ticket(ticket: Ticket, authors: Callable[[str | None], tuple[str, bool] 
         author = authors(note.user_id)
         if first_response is None and author and author[1] and not note.private:
             first_response = note.created_at
-        post, note_problems = map_note(note, ticket.id, author, limits, agents_whisper)
+        post, note_problems = map_note(note, ticket.id, author, limits, agents_whisper, uploaded)
         posts.append(post)
         problems += note_problems
     fields = {"freshdesk_id": ticket.id, "display_id": ticket.display_id,

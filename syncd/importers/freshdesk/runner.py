@@ -89,11 +89,13 @@ class FreshdeskImport:
 
     def __init__(self, store: Store, client: ImportClient, reader: ExportReader, plan: Plan,
                  workers: int = 4, sink: TicketSink | None = None,
-                 catch_up: Callable[[str | None], Iterable[FdTicket]] | None = None):
+                 catch_up: Callable[[str | None], Iterable[FdTicket]] | None = None,
+                 uploader: Any = None):
         self.store, self.client, self.reader, self.plan = store, client, reader, plan
         self.workers = max(1, workers)
         self.sink = sink or save_ticket_quietly
         self.catch_up = catch_up       # the API catch-up, after the export: (newest) → tickets
+        self.uploader = uploader       # attachments into the forum (None: named only)
         self.newest_updated: str | None = None
         self.tally = Tally()
         self.stop = threading.Event()
@@ -332,9 +334,10 @@ class FreshdeskImport:
 
     def import_ticket(self, ticket: FdTicket) -> None:
         db = self.store.db()
-        mapped = mapping.map_ticket(ticket, lambda uid: imports.author(db.conn, uid) if uid else None,
-                                    self.plan.limits, self.plan.agents_whisper)
         record = f"ticket {ticket.id}"
+        uploaded = self._uploads(ticket, record) if self.uploader is not None else {}
+        mapped = mapping.map_ticket(ticket, lambda uid: imports.author(db.conn, uid) if uid else None,
+                                    self.plan.limits, self.plan.agents_whisper, uploaded)
         if mapped.problems:
             with transaction(db) as conn:
                 for text in mapped.problems:
@@ -361,6 +364,19 @@ class FreshdeskImport:
                 conn.execute("INSERT OR IGNORE INTO import_map (source, kind, source_id, state, "
                              "discourse_id, updated_at) VALUES ('freshdesk', 'close', ?, 'pending', "
                              "?, ?)", (ticket.id, topic_id, _now()))
+
+    def _uploads(self, ticket: FdTicket, record: str) -> dict[str, str]:
+        conn = self._conn()
+
+        def pending(kind: str, source_id: str) -> bool:
+            row = imports.get(conn, kind, source_id)
+            return row is None or row["state"] != "done"
+
+        def problem(text: str) -> None:
+            with transaction(self.store.db()) as c:
+                self._problem(c, ticket.file, record, text, "warning")
+        return self.uploader.uploaded_for(ticket, pending, problem,
+                                          lambda: self.tally.add("created", "upload"))
 
     def _topic(self, ticket: FdTicket, mapped: mapping.MappedTicket) -> int | None:
         db = self.store.db()

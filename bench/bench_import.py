@@ -11,7 +11,8 @@ at 6,000/min takes about half an hour (raise ``--rate`` or ``SYNCD_BENCH_IMPORT_
 
 Prints:
 - ``import_calls_per_item``: admin-API calls the stand-in received over users + topics +
-  posts created (goal 1.00; preflight, group and bulk-close calls are the rest);
+  posts + attachment uploads created (goal 1.00; preflight, site settings set and
+  restored, the staff group and the bulk closes are the rest);
 - ``import_budget_use``: calls over what the budget allowed between the first and the last
   call (goal ≥ 0.95);
 - ``import_peak_rss_mb``: the import process's peak resident memory (goal < 150 MB);
@@ -54,7 +55,7 @@ def main() -> int:
                           tickets=max(20, int(SEED["tickets"] * args.scale)),
                           notes_mean=SEED["notes_mean"], seed=1515)
         counts = write_export(folder, size)
-        items = counts["users"] + counts["tickets"] + counts["notes"]
+        items = counts["users"] + counts["tickets"] + counts["notes"] + counts["attachments"]
         print(f"# export: {counts['users']} users, {counts['tickets']} tickets, {counts['notes']} "
               f"notes ({items} items, scale {args.scale:g}); budget {args.rate:g}/min; "
               "the machine is shared, so time-bound figures vary", flush=True)
@@ -79,13 +80,14 @@ def main() -> int:
                 print("import_failed: 1")
                 return 1
             got = forum.imported()
-            created = len(got["users"]) + len(got["topics"]) + len(got["notes"])
+            uploads = len(forum.uploads)
+            created = len(got["users"]) + len(got["topics"]) + len(got["notes"]) + uploads
             calls = len(forum.log)
             window = (forum.last_at - forum.first_at) if forum.first_at else elapsed
     per_item = calls / max(1, created)
     budget_use = calls / (window * args.rate / 60 + 1)
     seed_items = SEED["users"] + SEED["tickets"] * (1 + SEED["notes_mean"])
-    print(f"import_items_created: {created}/{items}")
+    print(f"import_items_created: {created}/{items} (users, topics, posts and {uploads} uploads)")
     print(f"import_calls: {calls}")
     print(f"import_calls_per_item: {per_item:.3f}")
     print(f"import_budget_use: {budget_use:.3f}")

@@ -129,10 +129,12 @@ def _note_xml(rng, nid: int, author: int, private: bool, incoming: bool, at: dat
 
 
 SIGNED = {"at": "20240101T000000Z"}
+ATTACHMENTS = {"n": 0}
 
 
 def _attachments(rng, aid: int) -> str:
     name = rng.choice(["screenshot.png", "invoice.pdf", "log.txt", "Übersicht.xlsx"])
+    ATTACHMENTS["n"] += 1
     return ("<helpdesk-attachment>" + _t("id", aid, "integer") + _t("content-file-name", name)
             + _t("content-content-type", "application/octet-stream")
             + _t("content-file-size", rng.randint(1000, 900000), "integer")
@@ -184,6 +186,7 @@ def _ticket_xml(rng, tid: int, size: ExportSize, customers: list[int], agents: l
 def write_export(folder: str | Path, size: ExportSize | None = None) -> dict[str, int]:
     """Write an export of ``size`` into ``folder``; return what it holds (counts)."""
     size = size or ExportSize()
+    ATTACHMENTS["n"] = 0
     SIGNED["at"] = (size.links_signed_at or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -220,7 +223,7 @@ def write_export(folder: str | Path, size: ExportSize | None = None) -> dict[str
     live.close()
     archived.close()
     return {"users": size.users, "agents": len(agents), "tickets": size.tickets,
-            "notes": next_note[0] - 900000}
+            "notes": next_note[0] - 900000, "attachments": ATTACHMENTS["n"]}
 
 
 def main() -> None:

@@ -133,7 +133,7 @@ def test_syncd_tickets_are_written_quietly_with_freshdesk_fields(tmp_path):
     assert len(rows) == expected(folder)["topics"]
     assert {r[2] for r in rows} == {"freshdesk"}
     assert Counter(r[1] for r in rows).keys() <= {"low", "normal", "high", "urgent"}
-    for status, _, _, fields, closed in rows:
+    for _, _, _, fields, closed in rows:
         fd = json.loads(fields)
         assert bool(closed) == (fd["status"] in (4, 5))
         assert fd["display_id"] and fd["freshdesk_id"]
@@ -155,7 +155,8 @@ def test_bad_input_is_reported_by_file_and_record_and_the_rest_goes_on(tmp_path)
                          private="false")
     ticket_file(folder / "Tickets8.xml",
                 TICKET.format(id=1, subject="Help", req=8888, extra="<mood>calm</mood>", notes=huge + orphan),
-                TICKET.format(id=2, subject="This one is cut off in the middle", req=5006, extra="", notes=""),
+                TICKET.format(id=2, subject="This one is cut off in the middle", req=5006, extra="",
+                              notes=""),
                 truncate_at=None)
     text = (folder / "Tickets8.xml").read_text()
     (folder / "Tickets8.xml").write_text(text[: text.index("This one is cut off") + 10])
@@ -224,3 +225,19 @@ def test_run_rules_feeds_imported_topics_through_the_rules(tmp_path):
     fired = conn.execute("SELECT COUNT(DISTINCT ticket_id) FROM rule_firings").fetchone()[0]
     assert fired == expected(folder)["topics"]
     assert conn.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'add_tags'").fetchone()[0] == fired
+
+
+def test_restore_settings_puts_back_what_an_unfinished_import_changed(tmp_path):
+    """An import stopped for good: `syncd import restore-settings` restores the originals,
+    saved before the first change."""
+    folder = small_export(tmp_path, users=10, tickets=5)
+    with ImportDiscourseStandIn(api_key=KEY) as forum:
+        cfg = config(tmp_path, forum.base_url)
+        forum.forbidden.add("/topics/bulk")   # the last phase fails: settings stay changed
+        out = run(cfg, "freshdesk", "--export", str(folder), "--set-site-settings",
+                  "--calls-per-minute", "100000")
+        assert out.exit_code == 2, out.output
+        assert forum.site_settings["disable_emails"] == "yes"
+        assert "restored: " in run(cfg, "restore-settings").output
+        assert forum.site_settings["disable_emails"] == "no"
+        assert forum.site_settings["min_post_length"] == "20"

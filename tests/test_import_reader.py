@@ -24,7 +24,8 @@ NOTE = ('<helpdesk-note><id type="integer">{id}</id><body-html>{body}</body-html
 
 
 def ticket_file(path: Path, *tickets: str, truncate_at: int | None = None) -> None:
-    text = '<?xml version="1.0"?>\n<helpdesk-tickets type="array">\n' + "".join(tickets) + "</helpdesk-tickets>\n"
+    text = ('<?xml version="1.0"?>\n<helpdesk-tickets type="array">\n' + "".join(tickets)
+            + "</helpdesk-tickets>\n")
     path.write_text(text[:truncate_at] if truncate_at else text, encoding="utf-8")
 
 
@@ -32,7 +33,8 @@ def test_numbered_files_are_read_in_number_order_live_before_archived(tmp_path):
     """Tickets2 before Tickets10, then ArchivedTickets*; users from Users*.xml."""
     for n in (10, 2):
         ticket_file(tmp_path / f"Tickets{n}.xml", TICKET.format(id=n, subject="S", req=1, extra="", notes=""))
-    ticket_file(tmp_path / "ArchivedTickets0.xml", TICKET.format(id=99, subject="S", req=1, extra="", notes=""))
+    ticket_file(tmp_path / "ArchivedTickets0.xml",
+                TICKET.format(id=99, subject="S", req=1, extra="", notes=""))
     reader = ExportReader(tmp_path)
     assert [t.id for t in reader.tickets()] == ["2", "10", "99"]
     assert [t.archived for t in reader.tickets()] == [False, False, True]
@@ -56,7 +58,8 @@ def test_a_truncated_file_gives_every_complete_record_and_one_problem(tmp_path):
     cut = TICKET.format(id=2, subject="Cut in half", req=1, extra="", notes="")
     text_len = len('<?xml version="1.0"?>\n<helpdesk-tickets type="array">\n') + len(good) + len(cut) // 2
     ticket_file(tmp_path / "Tickets0.xml", good, cut, truncate_at=text_len)
-    ticket_file(tmp_path / "Tickets1.xml", TICKET.format(id=3, subject="Next file", req=1, extra="", notes=""))
+    ticket_file(tmp_path / "Tickets1.xml",
+                TICKET.format(id=3, subject="Next file", req=1, extra="", notes=""))
     problems = []
     ids = [t.id for t in ExportReader(tmp_path, problems.append).tickets()]
     assert ids == ["1", "3"]

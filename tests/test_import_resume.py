@@ -36,7 +36,7 @@ def test_sigkill_at_ten_random_points_then_a_rerun_leaves_exactly_one_of_each(tm
             before = len(forum.writes())
             proc = _spawn(cfg, folder)
             target = before + rng.randint(1, 25)
-            reached = wait_for(lambda: len(forum.writes()) >= target or proc.poll() is not None,
+            reached = wait_for(lambda t=target, p=proc: len(forum.writes()) >= t or p.poll() is not None,
                                timeout=60)
             assert reached, "the import made no progress"
             if proc.poll() is None:
@@ -60,9 +60,9 @@ def test_sigkill_at_ten_random_points_then_a_rerun_leaves_exactly_one_of_each(tm
 def test_a_lost_network_stops_with_a_resume_message_and_the_rerun_finishes(tmp_path, monkeypatch):
     """Discourse unreachable mid-import: the run stops saying how to resume; the same
     command again carries on and nothing is doubled."""
-    from syncd.importers.freshdesk import runner
-    monkeypatch.setattr(runner, "NETWORK_TRIES", 2)
-    monkeypatch.setattr(runner, "BACKOFF_MAX", 0.01)
+    from syncd.importers.freshdesk import plan as shared
+    monkeypatch.setattr(shared, "NETWORK_TRIES", 2)
+    monkeypatch.setattr(shared, "BACKOFF_MAX", 0.01)
     folder = small_export(tmp_path)
     with ImportDiscourseStandIn(api_key=KEY) as forum:
         cfg = config(tmp_path, forum.base_url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import replace
@@ -91,12 +92,19 @@ def freshdesk(settings: Settings, export_dir: str, freshdesk_url: str | None,
                    f"{would['problems']} problems")
         click.echo(estimate(calls, calls_per_minute or settings.discourse.api_calls_per_minute))
         return
+    before = signal.signal(signal.SIGTERM, _interrupt)   # a service manager's stop: as Ctrl-C
     try:
         _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staff_group,
                 run_rules, set_site_settings, calls_per_minute, workers)
     except KeyboardInterrupt:
         raise SyncdError("interrupted before the first user or topic was sent; run the "
                          "same command again to resume") from None
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _read_category_map(path: str | None) -> dict[str, str]:
@@ -171,7 +179,8 @@ def _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staf
     counts = reader.count()
     total = counts["users"] + counts["tickets"] + counts["notes"]
     done = sum(n for kind in ("user", "topic", "post")
-               for state, n in imports.counts(db.conn).get(kind, {}).items() if state in ("done", "skipped", "alias"))
+               for state, n in imports.counts(db.conn).get(kind, {}).items()
+               if state in ("done", "skipped", "alias"))
     remaining = max(0, total - done)
     click.echo(f"export: {counts['users']:,} users, {counts['tickets']:,} tickets, "
                f"{counts['notes']:,} notes; {done:,} items done before")
@@ -315,6 +324,28 @@ def _freshdesk_api(url: str, store):
     return FreshdeskApi(url, key, store)
 
 
+@import_group.command("restore-settings")
+@with_settings
+def restore_settings(settings: Settings) -> None:
+    """Put back the site settings --set-site-settings changed (an import that will not be
+    finished; a finished one restores them itself).
+
+    Example:
+
+        syncd import restore-settings
+    """
+    from syncd.importers.freshdesk import preflight
+    from syncd.importers.freshdesk.client import ImportClient, Pacer
+    from syncd.store.db import Store
+    d = settings.discourse
+    if d.dry_run:
+        raise SyncdError("discourse.url is not set: there is no forum to restore settings in.")
+    store = Store(settings.resolve(settings.database), settings.database_synchronous)
+    client = ImportClient(d.url, d.api_key, d.api_username, Pacer(d.api_calls_per_minute))
+    restored = preflight.restore_settings(client, store.db())
+    click.echo(f"restored: {', '.join(restored)}" if restored else "nothing to restore")
+
+
 @import_group.command("status")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @click.option("--problems", "show_problems", is_flag=True, help="List the problems found.")
@@ -353,7 +384,8 @@ def status(settings: Settings, as_json: bool, show_problems: bool) -> None:
     click.echo(f"items: {items:,} of {run['total_items']:,} done or skipped")
     for kind in ("user", "topic", "post", "member", "close"):
         if kind in counts:
-            click.echo(f"  {kind + 's':<8} " + ", ".join(f"{n:,} {s}" for s, n in sorted(counts[kind].items())))
+            states = ", ".join(f"{n:,} {s}" for s, n in sorted(counts[kind].items()))
+            click.echo(f"  {kind + 's':<8} {states}")
     from syncd.clock import parse
     elapsed = (parse(run["updated_at"]) - parse(run["started_at"])).total_seconds()
     rate = run["calls"] / elapsed * 60 if elapsed > 0 else 0.0

@@ -190,7 +190,8 @@ class ImportDiscourseStandIn(DiscourseStandIn):
             return 422, JSON, {"errors": ["Body can't be blank"]}
         raw = str(payload["raw"])
         if len(raw) > int(self.site_settings["max_post_length"]):
-            return 422, JSON, {"errors": [f"Body is limited to {self.site_settings['max_post_length']} characters"]}
+            limit = self.site_settings["max_post_length"]
+            return 422, JSON, {"errors": [f"Body is limited to {limit} characters"]}
         whisper = payload.get("whisper") == "true"
         if whisper and not self._can_whisper():
             return 403, JSON, {"errors": ["invalid_whisper_access"], "error_type": "invalid_access"}
@@ -201,7 +202,8 @@ class ImportDiscourseStandIn(DiscourseStandIn):
             if topic is None:
                 return 404, JSON, {"errors": ["not found"]}
             post = self._add_post(topic, self._acting_name(), raw)
-            post.update(post_type=4 if whisper else 1, created_at=payload.get("created_at") or post["created_at"])
+            post.update(post_type=4 if whisper else 1,
+                        created_at=payload.get("created_at") or post["created_at"])
             return 200, JSON, self._post_view(post, raw=True)
         return self._create_topic(payload, raw)
 
@@ -222,7 +224,8 @@ class ImportDiscourseStandIn(DiscourseStandIn):
         if any(not isinstance(t, str) for t in tags):
             return 400, JSON, {"errors": ["tags must be names"]}
         if len(tags) > int(self.site_settings["max_tags_per_topic"]):
-            return 422, JSON, {"errors": [f"You can only apply {self.site_settings['max_tags_per_topic']} tags"]}
+            limit = self.site_settings["max_tags_per_topic"]
+            return 422, JSON, {"errors": [f"You can only apply {limit} tags"]}
         category = payload.get("category")
         if category is not None and int(category) not in self._category_ids():
             return 422, JSON, {"errors": ["Category can't be blank"]}

@@ -1,0 +1,228 @@
+"""The tickets of an import: attachments uploaded, the topic, its notes in order, the
+syncd ticket beside it, and the topic marked for closing.
+
+A topic in flight when a run died is looked up by ``external_id``; a note by its hidden
+marker among the topic's posts the map does not know.
+"""
+from __future__ import annotations
+
+import re
+
+from syncd.core.tickets import Ticket
+from syncd.errors import TransientError
+from syncd.importers.freshdesk import mapping, plan as shared
+from syncd.importers.freshdesk.client import Refused
+from syncd.importers.freshdesk.plan import now as _now
+from syncd.importers.freshdesk.reader import Ticket as FdTicket
+from syncd.store import imports
+from syncd.store import tickets as ticketstore
+from syncd.store.db import transaction
+
+
+class TicketSteps:
+    """Mixed into ``FreshdeskImport`` (runner.py), as ``UserSteps``."""
+
+    def category_for(self, ticket: FdTicket) -> int | None:
+        return self.plan.group_categories.get(ticket.group_id or "", self.plan.category_id)
+
+    def import_ticket(self, ticket: FdTicket) -> None:
+        db = self.store.db()
+        record = f"ticket {ticket.id}"
+        uploaded = self._uploads(ticket, record) if self.uploader is not None else {}
+        mapped = mapping.map_ticket(ticket, lambda uid: imports.author(db.conn, uid) if uid else None,
+                                    self.plan.limits, self.plan.agents_whisper, uploaded)
+        if mapped.problems:
+            with transaction(db) as conn:
+                for text in mapped.problems:
+                    self._problem(conn, ticket.file, record, text, "warning")
+        if mapped.topic is None:
+            row = imports.get(db.conn, "topic", ticket.id)
+            if row is None or row["state"] != "done":
+                with transaction(db) as conn:
+                    imports.finish(conn, "topic", ticket.id, "skipped", mapped.skip_reason)
+            self.tally.add("skipped", "topic")
+            return
+        topic_id = self._topic(ticket, mapped)
+        if topic_id is None:
+            for _ in mapped.posts:
+                self.tally.add("skipped", "post")
+            return
+        known: set[int] | None = None
+        for post in mapped.posts:
+            if self.stop.is_set():
+                return
+            known = self._post(ticket, topic_id, post, known)
+        if mapped.topic.close:
+            with transaction(db) as conn:
+                conn.execute("INSERT OR IGNORE INTO import_map (source, kind, source_id, state, "
+                             "discourse_id, updated_at) VALUES ('freshdesk', 'close', ?, 'pending', "
+                             "?, ?)", (ticket.id, topic_id, _now()))
+
+    def _uploads(self, ticket: FdTicket, record: str) -> dict[str, str]:
+        conn = self._conn()
+
+        def pending(kind: str, source_id: str) -> bool:
+            row = imports.get(conn, kind, source_id)
+            return row is None or row["state"] != "done"
+
+        def problem(text: str) -> None:
+            with transaction(self.store.db()) as c:
+                self._problem(c, ticket.file, record, text, "warning")
+        return self.uploader.uploaded_for(ticket, pending, problem,
+                                          lambda: self.tally.add("created", "upload"))
+
+    def _topic(self, ticket: FdTicket, mapped: mapping.MappedTicket) -> int | None:
+        db = self.store.db()
+        call = mapped.topic
+        row = imports.get(db.conn, "topic", ticket.id)
+        if row and row["state"] == "done":
+            self.tally.add("skipped", "topic")
+            return int(row["discourse_id"])
+        with transaction(db) as conn:
+            before = imports.begin(conn, "topic", ticket.id)
+        found = self._find_topic(call.external_id) if before == "pending" else None
+        how, first_post = "found", None
+        tries = 0
+        while found is None:
+            try:
+                found, first_post = self._create_topic(ticket, call)
+                how = "created"
+            except Refused as exc:
+                if "external" in str(exc).lower():
+                    found = self._find_topic(call.external_id)
+                    if found:
+                        break
+                with transaction(db) as conn:
+                    imports.finish(conn, "topic", ticket.id, "failed", str(exc))
+                    self._problem(conn, ticket.file, f"ticket {ticket.id}", str(exc), "error")
+                self.tally.add("failed", "topic", str(exc))
+                return None
+            except TransientError:
+                tries += 1
+                if tries >= shared.NETWORK_TRIES:
+                    raise
+                self._backoff(tries)
+                found = self._find_topic(call.external_id)
+        with transaction(db) as conn:
+            imports.done(conn, "topic", ticket.id, found)
+            imports.save_ticket(conn, found, ticket.id, ticket.display_id, call.fields)
+            self.sink(conn, self._syncd_ticket(found, call, mapped), ticket, call)
+        self.tally.add(how, "topic")
+        return found
+
+    def _create_topic(self, ticket: FdTicket, call: mapping.TopicCall) -> tuple[int, int | None]:
+        params = mapping.topic_params(call, self.category_for(ticket))
+        try:
+            data = self.client.call("POST", "/posts.json", json=params, as_user=call.author_id)
+        except Refused as exc:
+            if exc.status == 422 and "title" in str(exc).lower() and "already" in str(exc).lower():
+                params["title"] = f"{call.title} (Freshdesk #{ticket.display_id or ticket.id})"
+                with transaction(self.store.db()) as conn:
+                    self._problem(conn, ticket.file, f"ticket {ticket.id}",
+                                  "title already used in the forum (allow_duplicate_topic_titles "
+                                  "is off): the display ID is appended", "warning")
+                data = self.client.call("POST", "/posts.json", json=params, as_user=call.author_id)
+            else:
+                raise
+        return int(data["topic_id"]), data.get("id")
+
+    def _find_topic(self, external_id: str) -> int | None:
+        data = self.client.call("GET", f"/t/external_id/{external_id}.json", missing_ok=True)
+        return int(data["id"]) if isinstance(data, dict) and data.get("id") else None
+
+    def _post(self, ticket: FdTicket, topic_id: int, post: mapping.PostCall,
+              known: set[int] | None) -> set[int] | None:
+        db = self.store.db()
+        row = imports.get(db.conn, "post", post.source_id)
+        if row and row["state"] == "done":
+            self.tally.add("skipped", "post")
+            return known
+        with transaction(db) as conn:
+            before = imports.begin(conn, "post", post.source_id, ref=ticket.id)
+        found = self._find_post(ticket.id, topic_id, post.source_id) if before == "pending" else None
+        how, tries = "found", 0
+        while found is None:
+            try:
+                data = self.client.call("POST", "/posts.json", json=mapping.post_params(post, topic_id),
+                                        as_user=post.author_id)
+                found, how = int(data["id"]), "created"
+            except Refused as exc:
+                with transaction(db) as conn:
+                    imports.finish(conn, "post", post.source_id, "failed", str(exc), ref=ticket.id)
+                    self._problem(conn, ticket.file, f"ticket {ticket.id} note {post.source_id}",
+                                  str(exc), "error")
+                self.tally.add("failed", "post", str(exc))
+                return known
+            except TransientError:
+                tries += 1
+                if tries >= shared.NETWORK_TRIES:
+                    raise
+                self._backoff(tries)
+                found = self._find_post(ticket.id, topic_id, post.source_id)
+        with transaction(db) as conn:
+            imports.done(conn, "post", post.source_id, found, ref=ticket.id)
+        self.tally.add(how, "post")
+        return known
+
+    def _find_post(self, ticket_id: str, topic_id: int, note_id: str) -> int | None:
+        """The note's marker among the topic's posts that the map does not know."""
+        marker = mapping.note_marker(note_id)
+        conn = self._conn()
+        known = {r[0] for r in conn.execute(
+            "SELECT discourse_id FROM import_map WHERE source = 'freshdesk' AND kind = 'post' "
+            "AND ref = ? AND state = 'done'", (ticket_id,))}
+        view = self.client.call("GET", f"/t/{topic_id}.json", params={"include_raw": 1},
+                                missing_ok=True) or {}
+        stream = view.get("post_stream") or {}
+        ids = list(stream.get("stream") or [])
+        posts = {p.get("id"): p for p in stream.get("posts") or []}
+        unknown = [pid for pid in ids[1:] if pid not in known]   # ids[0]: the description
+        missing = [pid for pid in unknown if pid not in posts]
+        for start in range(0, len(missing), 20):
+            more = self.client.call("GET", f"/t/{topic_id}/posts.json",
+                                    params={"post_ids[]": missing[start:start + 20],
+                                            "include_raw": "true"}) or {}
+            posts.update({p.get("id"): p for p in (more.get("post_stream") or {}).get("posts") or []})
+        for pid in reversed(unknown):
+            if marker in ((posts.get(pid) or {}).get("raw") or ""):
+                return int(pid)
+        return None
+
+    def _syncd_ticket(self, topic_id: int, call: mapping.TopicCall,
+                      mapped: mapping.MappedTicket) -> Ticket:
+        resolved = call.stage == "resolved"
+        return Ticket(
+            id=topic_id, title=call.title, url=f"{self.plan.base_url}/t/{topic_id}",
+            category_id=self.category_for_id(call), tags=call.tags, stage=call.stage,
+            closed=call.close, priority=call.priority, author=call.author_id,
+            body=_text(call.raw)[:20000], created_at=call.created_at,
+            updated_at=call.fields.get("updated_at"),
+            first_response_at=mapped_first_response(mapped),
+            resolved_at=call.fields.get("updated_at") if resolved else None,
+            has_topic=True, has_first_post=True, announced=True)
+
+    def category_for_id(self, call: mapping.TopicCall) -> int | None:
+        return self.plan.group_categories.get(str(call.fields.get("group_id") or ""),
+                                              self.plan.category_id)
+
+
+def mapped_first_response(mapped: mapping.MappedTicket) -> str | None:
+    return mapped.topic.first_response_at if mapped.topic else None
+
+
+def save_ticket_quietly(conn, ticket: Ticket, fd: FdTicket, call: mapping.TopicCall) -> None:
+    """The default: a syncd ticket written as is, no rules run (nobody is pinged)."""
+    ticketstore.save(conn, ticket)
+    ticketstore.add_history(conn, ticket.id, "event", "imported",
+                            {"from": "freshdesk", "freshdesk_id": fd.id,
+                             "display_id": fd.display_id, "note": "imported: no rules ran"},
+                            source="import")
+
+
+def _text(raw: str) -> str:
+    import re
+    return re.sub(r"<[^>]+>", " ", raw)
+
+
+def _text(raw: str) -> str:
+    return re.sub(r"<[^>]+>", " ", raw)

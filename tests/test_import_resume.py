@@ -134,3 +134,19 @@ def test_ctrl_c_stops_cleanly_saying_how_to_resume(tmp_path):
         assert final.wait(timeout=240) == 0
         final.stderr.close()
         assert_exactly_once(forum, folder)
+
+
+def test_even_a_lost_database_creates_nothing_twice(tmp_path):
+    """The map deleted after an import: users are found by email, topics by external_id
+    (Discourse refuses a second), notes by their markers; the forum keeps one of each."""
+    folder = small_export(tmp_path, users=12, agents=3, tickets=8)
+    with ImportDiscourseStandIn(api_key=KEY) as forum:
+        cfg = config(tmp_path, forum.base_url)
+        args = ("freshdesk", "--export", str(folder), "--set-site-settings", "--calls-per-minute", "100000")
+        assert run(cfg, *args).exit_code == 0
+        for suffix in ("", "-wal", "-shm"):
+            (tmp_path / f"syncd.db{suffix}").unlink(missing_ok=True)
+        again = run(cfg, *args)
+        assert again.exit_code == 0, again.output
+        assert "found" in again.output
+        assert_exactly_once(forum, folder)

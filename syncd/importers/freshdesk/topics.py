@@ -6,7 +6,9 @@ marker among the topic's posts the map does not know.
 """
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
 
 from syncd.core.tickets import Ticket
 from syncd.errors import TransientError
@@ -17,6 +19,8 @@ from syncd.importers.freshdesk.reader import Ticket as FdTicket
 from syncd.store import imports
 from syncd.store import tickets as ticketstore
 from syncd.store.db import transaction
+
+MARKER = re.compile(r"<!-- fd-note:([\w-]+) -->")
 
 
 class TicketSteps:
@@ -47,11 +51,12 @@ class TicketSteps:
             for _ in mapped.posts:
                 self.tally.add("skipped", "post")
             return
-        known: set[int] | None = None
+        topic_id, how = topic_id
+        existing = self._existing_notes(topic_id) if how == "found" and mapped.posts else None
         for post in mapped.posts:
             if self.stop.is_set():
                 return
-            known = self._post(ticket, topic_id, post, known)
+            self._post(ticket, topic_id, post, existing)
         if mapped.topic.close:
             with transaction(db) as conn:
                 conn.execute("INSERT OR IGNORE INTO import_map (source, kind, source_id, state, "
@@ -71,13 +76,17 @@ class TicketSteps:
         return self.uploader.uploaded_for(ticket, pending, problem,
                                           lambda: self.tally.add("created", "upload"))
 
-    def _topic(self, ticket: FdTicket, mapped: mapping.MappedTicket) -> int | None:
+    def _topic(self, ticket: FdTicket, mapped: mapping.MappedTicket) -> tuple[int, str] | None:
+        """The topic's id and how: ``created``, ``found`` (in flight before, or made outside
+        this database) or ``done`` (in the map)."""
         db = self.store.db()
         call = mapped.topic
         row = imports.get(db.conn, "topic", ticket.id)
         if row and row["state"] == "done":
             self.tally.add("skipped", "topic")
-            return int(row["discourse_id"])
+            if ticket.fields.get("from") == "api":
+                self._refresh(int(row["discourse_id"]), ticket, mapped)
+            return int(row["discourse_id"]), "done"
         with transaction(db) as conn:
             before = imports.begin(conn, "topic", ticket.id)
         found = self._find_topic(call.external_id) if before == "pending" else None
@@ -108,8 +117,22 @@ class TicketSteps:
             imports.save_ticket(conn, found, ticket.id, ticket.display_id, call.fields)
             self.sink(conn, self._syncd_ticket(found, call, mapped), ticket, call)
         self.tally.add(how, "topic")
-        return found
+        return found, how
 
+    def _refresh(self, topic_id: int, ticket: FdTicket, mapped: mapping.MappedTicket) -> None:
+        """A ticket changed after the export (the API catch-up): its syncd state follows."""
+        call = mapped.topic
+        with transaction(self.store.db()) as conn:
+            current = ticketstore.load(conn, topic_id)
+            if current is None:
+                return
+            resolved = call.stage == "resolved"
+            ticketstore.save(conn, replace(
+                current, stage=call.stage, closed=current.closed or call.close,
+                priority=call.priority, updated_at=call.fields.get("updated_at"),
+                resolved_at=current.resolved_at or (call.fields.get("updated_at") if resolved else None)))
+            conn.execute("UPDATE imported_tickets SET fields = json_patch(fields, ?) WHERE ticket_id = ?",
+                         (json.dumps(call.fields, default=str), topic_id))
     def _create_topic(self, ticket: FdTicket, call: mapping.TopicCall) -> tuple[int, int | None]:
         params = mapping.topic_params(call, self.category_for(ticket))
         try:
@@ -131,15 +154,19 @@ class TicketSteps:
         return int(data["id"]) if isinstance(data, dict) and data.get("id") else None
 
     def _post(self, ticket: FdTicket, topic_id: int, post: mapping.PostCall,
-              known: set[int] | None) -> set[int] | None:
+              existing: dict[str, int] | None) -> None:
+        """One note. ``existing``: the notes found in the topic (marker → post id) when the
+        topic was found rather than created (this database never saw it made)."""
         db = self.store.db()
         row = imports.get(db.conn, "post", post.source_id)
         if row and row["state"] == "done":
             self.tally.add("skipped", "post")
-            return known
+            return
         with transaction(db) as conn:
             before = imports.begin(conn, "post", post.source_id, ref=ticket.id)
-        found = self._find_post(ticket.id, topic_id, post.source_id) if before == "pending" else None
+        if existing is None and before == "pending":      # in flight when a run died
+            existing = self._existing_notes(topic_id)
+        found = (existing or {}).get(post.source_id)
         how, tries = "found", 0
         while found is None:
             try:
@@ -152,41 +179,36 @@ class TicketSteps:
                     self._problem(conn, ticket.file, f"ticket {ticket.id} note {post.source_id}",
                                   str(exc), "error")
                 self.tally.add("failed", "post", str(exc))
-                return known
+                return
             except TransientError:
                 tries += 1
                 if tries >= shared.NETWORK_TRIES:
                     raise
                 self._backoff(tries)
-                found = self._find_post(ticket.id, topic_id, post.source_id)
+                found = self._existing_notes(topic_id).get(post.source_id)
         with transaction(db) as conn:
             imports.done(conn, "post", post.source_id, found, ref=ticket.id)
         self.tally.add(how, "post")
-        return known
 
-    def _find_post(self, ticket_id: str, topic_id: int, note_id: str) -> int | None:
-        """The note's marker among the topic's posts that the map does not know."""
-        marker = mapping.note_marker(note_id)
-        conn = self._conn()
-        known = {r[0] for r in conn.execute(
-            "SELECT discourse_id FROM import_map WHERE source = 'freshdesk' AND kind = 'post' "
-            "AND ref = ? AND state = 'done'", (ticket_id,))}
+    def _existing_notes(self, topic_id: int) -> dict[str, int]:
+        """The notes already in a topic: each post's hidden marker (read as the API user,
+        who sees whispers), from ``/t/{id}.json`` and ``/t/{id}/posts.json`` 20 at a time."""
         view = self.client.call("GET", f"/t/{topic_id}.json", params={"include_raw": 1},
                                 missing_ok=True) or {}
         stream = view.get("post_stream") or {}
-        ids = list(stream.get("stream") or [])
+        ids = list(stream.get("stream") or [])[1:]               # [0]: the description
         posts = {p.get("id"): p for p in stream.get("posts") or []}
-        unknown = [pid for pid in ids[1:] if pid not in known]   # ids[0]: the description
-        missing = [pid for pid in unknown if pid not in posts]
+        missing = [pid for pid in ids if pid not in posts]
         for start in range(0, len(missing), 20):
             more = self.client.call("GET", f"/t/{topic_id}/posts.json",
                                     params={"post_ids[]": missing[start:start + 20],
                                             "include_raw": "true"}) or {}
             posts.update({p.get("id"): p for p in (more.get("post_stream") or {}).get("posts") or []})
-        for pid in reversed(unknown):
-            if marker in ((posts.get(pid) or {}).get("raw") or ""):
-                return int(pid)
-        return None
+        found: dict[str, int] = {}
+        for pid in ids:
+            for note_id in MARKER.findall((posts.get(pid) or {}).get("raw") or ""):
+                found.setdefault(note_id, int(pid))
+        return found
 
     def _syncd_ticket(self, topic_id: int, call: mapping.TopicCall,
                       mapped: mapping.MappedTicket) -> Ticket:
@@ -217,11 +239,6 @@ def save_ticket_quietly(conn, ticket: Ticket, fd: FdTicket, call: mapping.TopicC
                             {"from": "freshdesk", "freshdesk_id": fd.id,
                              "display_id": fd.display_id, "note": "imported: no rules ran"},
                             source="import")
-
-
-def _text(raw: str) -> str:
-    import re
-    return re.sub(r"<[^>]+>", " ", raw)
 
 
 def _text(raw: str) -> str:

@@ -173,6 +173,7 @@ def test_bad_input_is_reported_by_file_and_record_and_the_rest_goes_on(tmp_path)
     assert "Tickets8.xml: ticket 1: title 'Help' is under min_topic_title_length" in status
     assert "Tickets8.xml: ticket 1: note 777001 is 5,000,000 characters" in status
     assert "Tickets8.xml: ticket 1: note 777002: author 4242 is not among the imported users" in status
+    assert "title already used in the forum (allow_duplicate_topic_titles is off)" in status
     topic = next(t for t in forum.topics.values() if t["external_id"] == "fd-1")
     assert forum.posts[topic["post_ids"][0]]["username"].lower() == next(
         u["username"] for u in forum.users.values() if u["email"] == "user5006@example.edu").lower()
@@ -241,3 +242,25 @@ def test_restore_settings_puts_back_what_an_unfinished_import_changed(tmp_path):
         assert "restored: " in run(cfg, "restore-settings").output
         assert forum.site_settings["disable_emails"] == "no"
         assert forum.site_settings["min_post_length"] == "20"
+
+
+def test_tags_the_requester_may_not_create_are_dropped_once_and_reported(tmp_path):
+    """A 422 naming tags (the requester may not create them): the topic goes again without
+    them, once, and the problem is reported."""
+    folder = small_export(tmp_path, users=8, agents=2, tickets=4)
+    with ImportDiscourseStandIn(api_key=KEY) as forum:
+        original = forum._create_topic
+
+        def no_new_tags(payload, raw):
+            if payload.get("tags") and forum.users[forum.acting]["id"] > 0:
+                return 422, {"Content-Type": "application/json"}, {
+                    "errors": ["You can't create the tag 'freshdesk'"]}
+            return original(payload, raw)
+        forum._create_topic = no_new_tags
+        cfg = config(tmp_path, forum.base_url)
+        out = run(cfg, "freshdesk", "--export", str(folder), "--set-site-settings",
+                  "--calls-per-minute", "100000")
+        assert out.exit_code == 0, out.output
+        assert_exactly_once(forum, folder)
+        status = run(cfg, "status", "--problems").output
+    assert status.count("imported without them") == 4

@@ -134,20 +134,30 @@ class TicketSteps:
             conn.execute("UPDATE imported_tickets SET fields = json_patch(fields, ?) WHERE ticket_id = ?",
                          (json.dumps(call.fields, default=str), topic_id))
     def _create_topic(self, ticket: FdTicket, call: mapping.TopicCall) -> tuple[int, int | None]:
+        """One call; a second only when Discourse refuses the title as taken (duplicate
+        titles not allowed) or the tags (the requester may not create them)."""
         params = mapping.topic_params(call, self.category_for(ticket))
-        try:
-            data = self.client.call("POST", "/posts.json", json=params, as_user=call.author_id)
-        except Refused as exc:
-            if exc.status == 422 and "title" in str(exc).lower() and "already" in str(exc).lower():
-                params["title"] = f"{call.title} (Freshdesk #{ticket.display_id or ticket.id})"
-                with transaction(self.store.db()) as conn:
-                    self._problem(conn, ticket.file, f"ticket {ticket.id}",
-                                  "title already used in the forum (allow_duplicate_topic_titles "
-                                  "is off): the display ID is appended", "warning")
+        for attempt in range(3):
+            try:
                 data = self.client.call("POST", "/posts.json", json=params, as_user=call.author_id)
-            else:
-                raise
-        return int(data["topic_id"]), data.get("id")
+                return int(data["topic_id"]), data.get("id")
+            except Refused as exc:
+                text = str(exc).lower()
+                if attempt == 2 or exc.status != 422:
+                    raise
+                if "title" in text and "already" in text:
+                    params["title"] = f"{call.title} (Freshdesk #{ticket.display_id or ticket.id})"
+                    note = ("title already used in the forum (allow_duplicate_topic_titles is "
+                            "off): the display ID is appended")
+                elif "tag" in text and params.get("tags"):
+                    note = (f"Discourse refused the tags ({exc}): imported without them; let "
+                            "everyone create tags while importing (--set-site-settings)")
+                    params.pop("tags")
+                else:
+                    raise
+                with transaction(self.store.db()) as conn:
+                    self._problem(conn, ticket.file, f"ticket {ticket.id}", note, "warning")
+        raise AssertionError("unreachable")
 
     def _find_topic(self, external_id: str) -> int | None:
         data = self.client.call("GET", f"/t/external_id/{external_id}.json", missing_ok=True)

@@ -182,8 +182,10 @@ def _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staf
                for state, n in imports.counts(db.conn).get(kind, {}).items()
                if state in ("done", "skipped", "alias"))
     remaining = max(0, total - done)
+    companies = len(reader.named("companies", ("company", "customer")))
     click.echo(f"export: {counts['users']:,} users, {counts['tickets']:,} tickets, "
-               f"{counts['notes']:,} notes; {done:,} items done before")
+               f"{counts['notes']:,} notes, {len(names)} groups, {companies} companies (not "
+               f"mapped); {done:,} items done before")
     click.echo(preflight.estimate(remaining + remaining // 1000 + 10, rate))
     sink = _rules_sink(settings, store) if run_rules else None
     from syncd.importers.freshdesk.attachments import AttachmentUploader

@@ -84,8 +84,7 @@ class UserSteps:
         tries = 0
         while found is None:
             try:
-                found = self._create_user(user, username, email)
-                how = "created"
+                found, how = self._create_user(user, username, email)
             except Refused as exc:
                 with transaction(db) as conn:
                     imports.finish(conn, "user", user.id, "failed", str(exc))
@@ -107,22 +106,24 @@ class UserSteps:
                              (user.id, final_name, _now()))
         self.tally.add(how, "user")
 
-    def _create_user(self, user: User, username: str, email: str) -> tuple[int, str]:
+    def _create_user(self, user: User, username: str, email: str
+                     ) -> tuple[tuple[int, str], str]:
+        """((id, username), ``created`` or ``found``: the email is a forum user's already)."""
         for attempt in range(2):
             data = self.client.call("POST", "/users.json", json=mapping.UserCall(
                 user.id, username, email, user.name, user.agent).params(secrets.token_urlsafe(18)))
             if data.get("success") and data.get("user_id"):
-                return int(data["user_id"]), username
+                return (int(data["user_id"]), username), "created"
             if data.get("success"):     # hide_email_address_taken: no id in the answer
                 found = self._find_user(email)
                 if found:
-                    return found
+                    return found, "created" if found[1].lower() == username.lower() else "found"
             errors = data.get("errors") or {}
             text = mapping_error(data)
             if "email" in errors or "primary_email" in errors:
                 found = self._find_user(email)
                 if found:
-                    return found
+                    return found, "found"
             if "username" in errors and attempt == 0:
                 username = mapping.with_suffix(username.rsplit("_" + user.id, 1)[0], user.id,
                                                self.plan.limits)

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench lint clean
+.PHONY: help install run test bench fuzz lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -32,6 +32,10 @@ test: $(STAMP) ## run the whole test suite
 
 bench: $(STAMP) ## run the benchmarks and print their figures
 	$(BIN)/python bench/run.py
+
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP) ## hostile deliveries through syncd serve for FUZZ_SECONDS (600), then the counts
+	$(BIN)/python bench/fuzz_serve.py --seconds $(FUZZ_SECONDS)
 
 lint: $(STAMP) ## static checks (ruff)
 	$(BIN)/pip install --quiet ruff

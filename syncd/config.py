@@ -23,6 +23,8 @@ class ServerSettings:
     port: int = 8080
     threads: int = 8
     max_body_bytes: int = 1024 * 1024
+    connection_limit: int = 100
+    channel_timeout: int = 120
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,41 @@ class ReconcileSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    base_url: str = ""
+    discourse_connect_secret: str = ""
+    session_hours: float = 12.0
+    login_minutes: float = 10.0
+    chat_webhook_hosts: tuple[str, ...] = ("chat.googleapis.com",)
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_username: str = ""
+    smtp_password: str = ""
+    email_from: str = ""
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    """Tickets asked for outside Discourse: a Teams outgoing webhook and a form (docs/intake.md)."""
+
+    teams_security_token: str = ""
+    form_token: str = ""
+    category: str | int = ""          # "": the first of discourse.categories
+    categories_by_priority: Mapping[str, str | int] = field(default_factory=dict)
+    min_title_length: int = 15
+
+    def default_category(self, ticket_categories: tuple[str | int, ...]) -> str | int | None:
+        if self.category not in ("", None):
+            return self.category
+        return ticket_categories[0] if ticket_categories else None
+
+
+@dataclass(frozen=True)
 class Settings:
     path: str = DEFAULT_PATH
     timezone: str = "UTC"
@@ -93,6 +130,8 @@ class Settings:
     processor: ProcessorSettings = ProcessorSettings()
     outbox: OutboxSettings = OutboxSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    web: WebSettings = WebSettings()
+    intake: IntakeSettings = IntakeSettings()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -138,12 +177,44 @@ def _secret(v):
     if not isinstance(v, str):
         return "a string"
     return v == "" or len(v) >= 12 or "at least 12 characters (Discourse's minimum), or empty to generate one"
+def _connect_secret(v):
+    if not isinstance(v, str):
+        return "a string"
+    if "|" in v or "\n" in v:
+        return "a secret without '|' or line breaks (Discourse splits its setting on them)"
+    return v == "" or len(v) >= 16 or "at least 16 characters, or empty (no sign-in)"
 def _tz(v):
     try:
         ZoneInfo(v)
         return True
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         return "an IANA time zone such as Asia/Kolkata or UTC"
+def _teams_token(v):
+    import base64
+    import binascii
+    if not isinstance(v, str):
+        return "a string"
+    try:   # several webhooks (one per team): their tokens separated by commas
+        return v == "" or all(len(base64.b64decode(t.strip(), validate=True)) >= 16
+                              for t in v.split(",")) or \
+            "the security token Teams showed (base64), or empty"
+    except (binascii.Error, ValueError):
+        return "the security token Teams showed when the outgoing webhook was made (base64), or empty"
+def _bearer(v):
+    if not isinstance(v, str):
+        return "a string"
+    return v == "" or len(v) >= 16 or "at least 16 characters (make one with: openssl rand -hex 24), or empty"
+def _blank_or_slug(v):
+    return v == "" or v is None or _slug_or_id(v)
+def _priority_map(v):
+    from syncd.core.tickets import PRIORITIES
+    if not isinstance(v, dict):
+        return "a mapping of priority: category"
+    bad = [k for k in v if k not in PRIORITIES]
+    if bad:
+        return f"a mapping whose keys are {', '.join(PRIORITIES)} (not '{bad[0]}')"
+    wrong = [k for k, c in v.items() if _slug_or_id(c) is not True]
+    return not wrong or f"a mapping of priority: category slug or id (check '{wrong[0]}')"
 def _category_map(v):
     if not isinstance(v, dict):
         return "a mapping of slug: id"
@@ -158,7 +229,12 @@ SCHEMA: dict[str, Any] = {
     "rules": (_str, "./rules"),
     "log_format": (_choice("auto", "json", "console"), "auto"),
     "server": {"host": (_str, "127.0.0.1"), "port": (_port, 8080), "threads": (_pos_int, 8),
-               "max_body_bytes": (_pos_int, 1024 * 1024)},
+               "max_body_bytes": (_pos_int, 1024 * 1024),
+               "connection_limit": (_pos_int, 100, "open connections waitress accepts at once; "
+                                    "more wait in the listen backlog (put a buffering proxy "
+                                    "in front, see docs/limits.md)"),
+               "channel_timeout": (_pos_int, 120, "seconds an idle or stalled client connection "
+                                   "is kept before waitress closes it")},
     "discourse": {
         "url": (_url, ""), "api_key": (_str, ""), "api_username": (_str, "system"),
         "webhook_secret": (_secret, ""), "categories": (_list_of(_slug_or_id), ["support"]),
@@ -174,8 +250,37 @@ SCHEMA: dict[str, Any] = {
     "reconcile": {"interval_minutes": (_pos_num, 10.0), "full_every_hours": (_hours, 24.0),
                   "on_start": (_bool, True),
                   "page_size": (_pos_int, 30)},
+    "web": {
+        "base_url": (_url, "", "the address staff open syncd's web page at (https: cookies are Secure)"),
+        "discourse_connect_secret": (
+            _connect_secret, "", "one of Discourse's discourse_connect_provider_secrets; empty: no sign-in"),
+        "session_hours": (_pos_num, 12.0, "how long a sign-in lasts"),
+        "login_minutes": (_pos_num, 10.0, "how long a sign-in may take at Discourse (the nonce's life)"),
+        "chat_webhook_hosts": (_list_of(_str), ["chat.googleapis.com"],
+                               "hosts a person's own Google Chat webhook may point at"),
+        "smtp_host": (_str, "", "mail server for staff who want alerts by email; empty: logged only"),
+        "smtp_port": (_port, 587, "its port"),
+        "smtp_starttls": (_bool, True, "STARTTLS before logging in"),
+        "smtp_username": (_str, "", "SMTP login, if the server wants one"),
+        "smtp_password": (_str, "", "its password (from the environment)"),
+        "email_from": (_str, "", "the From: of alert emails"),
+    },
+    "intake": {
+        "teams": {"security_token": (_teams_token, "", "the token Teams shows when the outgoing "
+                                     "webhook is made (several webhooks: their tokens, comma-"
+                                     "separated); empty: POST /intake/teams is off")},
+        "form": {"token": (_bearer, "", "clients send Authorization: Bearer <token>; empty: "
+                           "POST /intake/form and GET /intake/{id} are off")},
+        "category": (_blank_or_slug, "", "where new topics go (empty: the first of "
+                     "discourse.categories)"),
+        "categories_by_priority": (_priority_map, {}, "priority: category pairs; override "
+                                   "category for those priorities"),
+        "min_title_length": (_pos_int, 15, "the forum's min_topic_title_length: shorter titles "
+                             "are refused at once"),
+    },
 }
-SECRET_KEYS = {"webhook_secret", "api_key", "url"}  # never echoed: chat URLs carry a token
+SECRET_KEYS = {"webhook_secret", "api_key", "url",   # never echoed: chat URLs carry a token
+               "discourse_connect_secret", "smtp_password", "security_token", "token"}
 CHANNEL_SCHEMA = {"type": (_str, "gchat"), "url": (_url, ""), "messages_per_minute": (_pos_int, 60)}
 
 
@@ -220,6 +325,9 @@ def _channels(data: Any, src: yamlsrc.Source, problems: list[str]) -> dict[str, 
     out = {}
     for name, spec in data.items():
         path = ("channels", name)
+        if str(name) == "subscribers" or str(name).startswith("person:"):
+            problems.append(f"{src.where(path)}: the channel name '{name}' is reserved "
+                            "(notify: subscribers alerts each staff member): pick another name")
         values = _check_section(CHANNEL_SCHEMA, spec, path, src, problems)
         known = channel_types()
         if values["type"] not in known:
@@ -240,6 +348,7 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
     top = _check_section(SCHEMA, src.data, (), src, problems)
     channels = _channels((src.data or {}).get("channels") if isinstance(src.data, dict) else None,
                          src, problems)
+    problems += _intake_problems(top, src)
     if problems:
         raise ConfigError(problems)
     d = top["discourse"]
@@ -252,7 +361,32 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
         log_format=top["log_format"], server=ServerSettings(**top["server"]),
         discourse=discourse, channels=channels,
         processor=ProcessorSettings(**top["processor"]), outbox=OutboxSettings(**top["outbox"]),
-        reconcile=ReconcileSettings(**top["reconcile"]))
+        reconcile=ReconcileSettings(**top["reconcile"]),
+        web=WebSettings(**{**top["web"], "base_url": top["web"]["base_url"].rstrip("/"),
+                           "chat_webhook_hosts": tuple(top["web"]["chat_webhook_hosts"])}),
+        intake=_intake(top["intake"]))
+
+
+def _intake_problems(top: dict[str, Any], src: yamlsrc.Source) -> list[str]:
+    """Intake categories outside discourse.categories: their topics would never be tickets."""
+    wanted = list(top["discourse"]["categories"])
+    if not wanted:
+        return []
+    ids = {top["discourse"]["category_map"].get(w) for w in wanted if isinstance(w, str)}
+    ok = set(wanted) | {i for i in ids if i is not None}
+    named = [(("intake", "category"), top["intake"]["category"])]
+    named += [(("intake", "categories_by_priority", p), c)
+              for p, c in top["intake"]["categories_by_priority"].items()]
+    return [f"{src.where(path)}: '{'.'.join(path)}' is {value!r}, not one of discourse.categories "
+            f"({', '.join(map(str, wanted))}): its topics would never become tickets"
+            for path, value in named if value not in ("", None) and value not in ok]
+
+
+def _intake(i: dict[str, Any]) -> IntakeSettings:
+    return IntakeSettings(teams_security_token=i["teams"]["security_token"],
+                          form_token=i["form"]["token"], category=i["category"] or "",
+                          categories_by_priority=dict(i["categories_by_priority"]),
+                          min_title_length=i["min_title_length"])
 
 
 def config_path(explicit: str | None = None) -> str:
@@ -284,6 +418,14 @@ def describe(settings: Settings) -> list[str]:
     for ch in settings.channels.values():
         state = "dry-run (no url)" if ch.dry_run else "url set"
         lines.append(f"channel {ch.name}: {ch.type}, {state}")
+    w = settings.web
+    lines.append(f"web: {w.base_url or 'no base_url'}, sign-in "
+                 f"{'set' if w.discourse_connect_secret else 'off (no discourse_connect_secret)'}")
+    i = settings.intake
+    if i.teams_security_token or i.form_token:
+        lines.append(f"intake: teams {'on' if i.teams_security_token else 'off'}, form "
+                     f"{'on' if i.form_token else 'off'}, new topics in "
+                     f"{i.default_category(d.categories) or '(no category)'}")
     return lines
 
 

@@ -31,6 +31,15 @@ EVENT_TO_SEND_SECONDS = Histogram("syncd_event_to_send_seconds",
                                   "From a delivery's receipt to its action being sent",
                                   ["kind"], buckets=(.01, .025, .05, .1, .25, .5, 1, 5, 30, 300),
                                   registry=REGISTRY)
+CONNECTION_LIMIT = Gauge("syncd_http_connection_limit",
+                         "server.connection_limit: connections waitress serves at once",
+                         registry=REGISTRY)
+OPEN_CONNECTIONS = Gauge("syncd_http_connections_open",
+                         "Client connections open now (at the limit, new ones wait)",
+                         registry=REGISTRY)
+WRITER_RESTARTS = Gauge("syncd_ingest_writer_restarts",
+                        "Times the ingest writer thread had to be started again",
+                        registry=REGISTRY)
 
 
 def render() -> bytes:

@@ -22,6 +22,7 @@ from syncd import logs, metrics
 from syncd.store import categories
 from syncd.store import deliveries
 from syncd.store import echoes
+from syncd.store import intakes
 from syncd.store import tickets as ticketstore
 from syncd.clock import iso, parse, utcnow
 from syncd.config import Settings
@@ -92,7 +93,7 @@ class Processor:
             event = Event.from_delivery(headers, row["body"], source=row["source"])
         except PayloadError as exc:
             with transaction(db) as conn:
-                deliveries.finish(conn, row["id"], "failed", str(exc), iso(now))
+                deliveries.finish(conn, row["id"], "failed", _storable(str(exc)), iso(now))
             metrics.PROCESSED.labels("failed").inc()
             log.warning("delivery_unreadable", error=str(exc))
             return True
@@ -108,8 +109,8 @@ class Processor:
         except Exception as exc:  # a bug or a broken rule must not block the queue
             log.exception("delivery_failed", error=str(exc))
             with transaction(db) as conn:
-                deliveries.finish(conn, row["id"], "failed", f"{type(exc).__name__}: {exc}",
-                                  iso(now))
+                deliveries.finish(conn, row["id"], "failed",
+                                  _storable(f"{type(exc).__name__}: {exc}"), iso(now))
             metrics.PROCESSED.labels("failed").inc()
             return True
         metrics.PROCESSED.labels("processed").inc()
@@ -120,23 +121,52 @@ class Processor:
         return True
 
     def announce_overdue(self, now: datetime) -> bool:
-        """Announce a ticket whose first post did not arrive within the grace period."""
+        """Announce a ticket whose first post did not arrive within the grace period.
+
+        Each ticket alone: one that cannot be announced (a bad creation time, an id no
+        topic has) is marked with the reason (``tickets.announce_error``) and skipped, so
+        it never blocks the others nor comes back every second."""
         grace = timedelta(seconds=self.settings.processor.first_post_grace_seconds)
         db = self.store.db()
         row = db.conn.execute("SELECT id FROM tickets WHERE announced = 0 AND deleted = 0 "
-                              "AND first_seen_at <= ? ORDER BY first_seen_at LIMIT 1",
-                              (iso(now - grace),)).fetchone()
+                              "AND announce_error IS NULL AND first_seen_at <= ? "
+                              "ORDER BY first_seen_at LIMIT 1", (iso(now - grace),)).fetchone()
         if row is None:
             return False
-        ticket = ticketstore.load(db.conn, row[0])
-        event = Event(name="announce_due", kind="timer", topic_id=row[0], category_id=None,
+        try:
+            outcome = self._announce(row[0], now)
+        except sqlite3.OperationalError:
+            raise                    # locked, disk full: not the ticket's fault, try again
+        except Exception as exc:
+            self._announce_failed(row[0], f"{type(exc).__name__}: {exc}", now)
+            return True
+        self._wake_delivery(outcome)
+        log.info("ticket_announced_without_first_post", ticket=row[0], rules=outcome.firings)
+        return True
+
+    def _announce(self, ticket_id: int, now: datetime) -> "Outcome":
+        db = self.store.db()
+        ticket = ticketstore.load(db.conn, ticket_id)
+        event = Event(name="announce_due", kind="timer", topic_id=ticket_id, category_id=None,
                       occurred_at=None, source="timer",
                       extra={"import": True} if self.historic(ticket, now) else {})
         with transaction(db) as conn:
             outcome = self.process_event(conn, event, None, now)
-        self._wake_delivery(outcome)
-        log.info("ticket_announced_without_first_post", ticket=row[0], rules=outcome.firings)
-        return True
+            done = conn.execute("SELECT announced FROM tickets WHERE id = ?",
+                                (ticket_id,)).fetchone()
+            if not done or not done[0]:
+                raise ValueError(outcome.note or "the timer did not announce it")
+        return outcome
+
+    def _announce_failed(self, ticket_id: int, reason: str, now: datetime) -> None:
+        reason = _storable(reason)
+        with transaction(self.store.db()) as conn:
+            conn.execute("UPDATE tickets SET announce_error = ? WHERE id = ?", (reason, ticket_id))
+            ticketstore.add_history(conn, ticket_id, "note", "announce_failed",
+                                    {"note": reason}, "timer", None, iso(now))
+        metrics.PROCESSED.labels("announce_failed").inc()
+        log.warning("ticket_announce_failed", ticket=ticket_id, error=reason,
+                    hint="the ticket is skipped; 'syncd ticket ID' shows it")
 
     def _wake_delivery(self, outcome: "Outcome") -> None:
         """Committed actions are waiting: wake the delivery workers now, not at their poll."""
@@ -160,6 +190,7 @@ class Processor:
             return Outcome(note=transition.note)
         structlog.contextvars.bind_contextvars(ticket=ticket.id)
         ticket = replace(ticket, url=self.url_of(ticket, event))
+        ticket = intakes.adopt(conn, before, ticket, event.topic.external_id if event.topic else None, at)
         changes = echoes.mark(conn, ticket.id, _with_staff(transition.changes, staff),
                               self.settings.discourse.api_username, at)
         if event.extra.get("import"):
@@ -193,6 +224,9 @@ class Processor:
         for action in decision.actions:
             action_id = ticketstore.enqueue(conn, tid, action.kind, action.params, action.rule,
                                             delivery_id, at)
+            if getattr(action, "failed", None):   # a template over its limits: dead at once
+                conn.execute("UPDATE outbox SET status = 'dead', last_error = ? WHERE id = ?",
+                             (_storable(action.failed), action_id))
             ticketstore.add_history(conn, tid, "action", action.kind,
                                     {"action_id": action_id, "rule": action.rule},
                                     event.source, delivery_id, at)
@@ -283,6 +317,11 @@ def _with_staff(changes, staff: StaffPolicy) -> tuple:
     return tuple(replace(c, actor=replace(c.actor, staff=True))
                  if c.actor is not None and not c.actor.staff and staff.is_staff(c.actor) else c
                  for c in changes)
+
+
+def _storable(text: str) -> str:
+    """An error message SQLite can store (a lone surrogate in it would fail the write)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")[:2000]
 
 
 def _post_slug(event: Event) -> str | None:

@@ -15,7 +15,8 @@ from syncd.config import Settings
 from syncd.errors import PayloadError
 
 ROOT_TO_EVENT = {"topic": "topic_created", "post": "post_created", "like": "post_liked",
-                 "solved": "accepted_solution", "ping": "ping"}
+                 "solved": "accepted_solution", "topic_voting": "topic_upvote",
+                 "assign": "assigned", "ping": "ping"}
 
 
 def read_recording(path: Path) -> tuple[dict[str, str], bytes]:

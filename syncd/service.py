@@ -4,6 +4,7 @@ finish the step in flight, and exit; SIGHUP reloads the rules.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -142,11 +143,26 @@ def prepare(settings: Settings) -> tuple[Store, str]:
         categories.remember(conn, settings.discourse.category_map, "config")
     secret, generated = secrets_.resolve(settings, db)
     if generated:
-        print(secrets_.announcement(secret, settings), file=sys.stderr, flush=True)
+        announce_secret(secret, settings)
     return store, secret
 
 
+def announce_secret(secret: str, settings: Settings, streams: tuple = ()) -> None:
+    """Show a generated secret on the terminal only: never in a log that is not one
+    (journald, docker logs, a file), where anyone who reads logs would have it."""
+    terminal = next((s for s in streams or (sys.stderr, sys.stdout)
+                     if getattr(s, "isatty", lambda: False)()), None)
+    if terminal is not None:
+        print(secrets_.announcement(secret, settings), file=terminal, flush=True)
+        return
+    log.warning("webhook_secret_generated",
+                hint="syncd generated a webhook secret and stored it in the database; run "
+                     "'syncd secret show' on this machine to see it and paste it into "
+                     "Discourse (Admin → API → Webhooks), or set DISCOURSE_WEBHOOK_SECRET")
+
+
 def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> int:
+    os.umask(0o077)   # the database, its WAL and backups hold the webhook secret
     for line in describe(settings):
         log.info("config", detail=line)
     store, secret = prepare(settings)
@@ -157,12 +173,15 @@ def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> int
     receiver = Receiver(settings, store, secret, wake, writer=writer, pressure=pressure,
                         rules_count=lambda: len(service.rules.current) if service.rules.current else 0,
                         delivery_health=_delivery_health())
-    service.start_workers(wake, pressure)
+    receiver.outbox_wake = service.start_workers(wake, pressure).outbox_wake
     threading.Thread(target=_refresh_directory, args=(settings, store, service.rules),
                      name="directory", daemon=True).start()
     app = create_app(receiver)
     server = waitress.create_server(app, host=settings.server.host, port=settings.server.port,
-                                    threads=settings.server.threads, ident="syncd")
+                                    threads=settings.server.threads, ident="syncd",
+                                    connection_limit=settings.server.connection_limit,
+                                    channel_timeout=settings.server.channel_timeout)
+    receiver.connections = lambda: len(getattr(server, "active_channels", ()))
     service.server = server
     signal.signal(signal.SIGTERM, service.on_signal)
     signal.signal(signal.SIGINT, service.on_signal)

@@ -43,9 +43,10 @@ def config(tmp_path):
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"database: {tmp_path / 'syncd.db'}\nrules: {ROOT / 'rules'}\n"
                    f"discourse:\n  webhook_secret: {SECRET}\n  categories: [support]\n"
-                   "  category_map: {support: 5, hardware: 7, grades: 8, payments: 9, faq: 10}\n"
+                   "  category_map: {support: 5, hardware: 7, grades: 8, payments: 9, faq: 10,"
+                   " academic: 11}\n"
                    "channels:\n  staff: {type: gchat, url: ''}\n"
-                   "  escalations: {type: gchat, url: ''}\n")
+                   "  escalations: {type: gchat, url: ''}\n  faculty: {type: gchat, url: ''}\n")
     return str(cfg)
 
 

@@ -128,12 +128,13 @@ def test_syncd_tickets_are_written_quietly_with_freshdesk_fields(tmp_path):
         cfg = config(tmp_path, forum.base_url)
         run(cfg, "freshdesk", "--export", str(folder), "--set-site-settings", "--calls-per-minute", "100000")
     conn = sqlite3.connect(tmp_path / "syncd.db")
-    rows = conn.execute("SELECT t.status, t.priority, i.source, i.fields, t.closed FROM tickets t "
-                        "JOIN imported_tickets i ON i.ticket_id = t.id").fetchall()
+    rows = conn.execute("SELECT t.status, t.priority, t.source, i.fields, t.closed, t.requester "
+                        "FROM tickets t JOIN imported_tickets i ON i.ticket_id = t.id").fetchall()
     assert len(rows) == expected(folder)["topics"]
     assert {r[2] for r in rows} == {"freshdesk"}
+    assert all(json.loads(r[5])["email"].endswith("@example.edu") for r in rows if r[5])
     assert Counter(r[1] for r in rows).keys() <= {"low", "normal", "high", "urgent"}
-    for _, _, _, fields, closed in rows:
+    for _, _, _, fields, closed, _ in rows:
         fd = json.loads(fields)
         assert bool(closed) == (fd["status"] in (4, 5))
         assert fd["display_id"] and fd["freshdesk_id"]

@@ -23,6 +23,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "discourse": {"inbox", "channels", "cli", "web"},
     "inbox": {"channels", "discourse", "cli"},
     "outbox": {"inbox", "cli", "web"},
+    "web": {"inbox", "outbox", "channels", "discourse", "cli"} | WIRING,
     "importers": {"inbox", "channels", "outbox", "cli", "web", "intake"} | WIRING,
 }
 # Pure modules: the standard library and other pure modules only.

@@ -41,6 +41,7 @@ CASES = [
       "event": {"name": "solution_accepted", "at": "2026-03-02T10:00:00.000Z"}, "private": False}),
     ("- notify: {channel: escalations, text: '{{ ticket.title }} at {{ event.at | localtime }}'}",
      "notify", {"channel": "escalations", "text": "Printer jams at 2026-03-02 15:30 IST",
+                "text_marked": "\ue000Printer jams\ue001 at \ue0002026-03-02 15:30 IST\ue001",
                 "ticket": TICKET_JSON, "event": {"name": "solution_accepted",
                                                  "at": "2026-03-02T10:00:00.000Z"},
                 "private": False}),

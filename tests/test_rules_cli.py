@@ -57,7 +57,8 @@ def test_every_sample_runs(config, sample):
 def test_topic_created_pings_staff_and_acknowledges(config):
     """A new ticket pings the staff (with its time, in the configured zone) and gets a reply."""
     fired, lines = run(config, WEBHOOKS / "topic_created.json")
-    assert fired == [("new-ticket-pings-staff", ["notify"]), ("acknowledge-new-ticket", ["reply"])]
+    assert fired == [("new-ticket-pings-staff", ["notify", "notify"]),   # staff, subscribers
+                     ("acknowledge-new-ticket", ["reply"])]
     notify = lines[0]["actions"][0]["params"]
     assert notify["channel"] == "staff" and "2026-03-02 14:44 IST" in notify["text"]
     assert notify["ticket"]["category"] == "support" and notify["private"] is False
@@ -113,7 +114,7 @@ def test_urgent_tag_escalates(config, tmp_path):
     path.write_text(json.dumps(data))
     fired, _ = run(config, path, story())
     assert fired == [("urgent-tag-from-moderators", ["set_priority"]),
-                     ("escalate-urgent", ["notify"])]   # add_tags skipped: already tagged
+                     ("escalate-urgent", ["notify", "notify"])]   # add_tags skipped: already tagged
 
 
 def test_urgent_words_in_new_topic(config, tmp_path):
@@ -124,7 +125,7 @@ def test_urgent_words_in_new_topic(config, tmp_path):
     path.write_text(json.dumps(data))
     fired, _ = run(config, path)
     assert ("urgent-words-in-title", ["set_priority"]) in fired
-    assert ("escalate-urgent", ["notify", "add_tags"]) in fired
+    assert ("escalate-urgent", ["notify", "notify", "add_tags"]) in fired
 
 
 def test_event_name_override_and_human_output(config, tmp_path):

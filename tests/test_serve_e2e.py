@@ -37,8 +37,9 @@ def write_config(tmp_path: Path, port: int) -> Path:
         "discourse:\n"
         f"  webhook_secret: {SECRET}\n"
         "  categories: [support]\n"
-        "  category_map: {support: 5, hardware: 7, grades: 8, payments: 9, faq: 10}\n"
-        "channels:\n  staff: {type: gchat, url: ''}\n  escalations: {type: gchat, url: ''}\n")
+        "  category_map: {support: 5, hardware: 7, grades: 8, payments: 9, faq: 10, academic: 11}\n"
+        "channels:\n  staff: {type: gchat, url: ''}\n  escalations: {type: gchat, url: ''}\n"
+        "  faculty: {type: gchat, url: ''}\n")
     return cfg
 
 

@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import html
 import threading
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -23,7 +22,8 @@ import requests
 
 from syncd.clock import parse, utcnow
 from syncd.errors import PermanentError, TransientError
-from syncd.channels import register
+from syncd.channels import markup, register
+from syncd.core.marks import unmark
 from syncd.channels.log import summary
 from syncd.outbox.pacing import TokenBucket
 
@@ -41,7 +41,8 @@ def thread_key(ticket_id: Any) -> str:
 
 
 def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    """Student text inside a card widget (Chat's HTML subset)."""
+    return markup.html(value)
 
 
 def _tags(tags: Any) -> list[str]:
@@ -50,7 +51,10 @@ def _tags(tags: Any) -> list[str]:
 
 def when(at: str | None, tz: ZoneInfo) -> str:
     """An event time in the configured zone: ``2 Mar 2026, 14:44 IST``."""
-    moment = parse(at) if at else utcnow()
+    try:
+        moment = parse(at) if at else utcnow()
+    except (TypeError, ValueError):   # not a time: show it as it came, never fail the send
+        return str(at)[:40]
     local = moment.astimezone(tz)
     return f"{local.day} {local:%b %Y, %H:%M} {local.tzname()}"
 
@@ -68,18 +72,28 @@ def _fields(ticket: dict[str, Any], event: dict[str, Any], tz: ZoneInfo) -> list
         _field("Priority", _esc(ticket.get("priority") or "normal")),
         _field("Category", _esc(ticket.get("category") or ticket.get("category_id") or "-")),
         _field("Tags", _esc(", ".join(_tags(ticket.get("tags"))) or "none")),
-        _field("Author", _esc(ticket.get("author") or "-")),
+        _field("Author", _esc(_asked_by(ticket) or ticket.get("author") or "-")),
         _field("Likes", str(int(ticket.get("likes") or 0))),
         _field("Status", _esc(ticket.get("status") or "open")),
         _field("Event", f"{_esc(event_name)} · {_esc(when(event.get('at'), tz))}"),
     ]
 
 
+def _asked_by(ticket: dict[str, Any]) -> str | None:
+    """Intake tickets (Teams, a form): who asked, rather than the API user who posted."""
+    requester = ticket.get("requester") or {}
+    if not requester.get("name") or ticket.get("source") in (None, "discourse"):
+        return None
+    via = {"teams": "Teams", "form": "form"}.get(ticket["source"], ticket["source"])
+    return f"{requester['name']} (via {via})"
+
+
 def _sections(params: dict[str, Any], tz: ZoneInfo) -> list[dict[str, Any]]:
     ticket, event = params.get("ticket") or {}, params.get("event") or {}
     sections: list[dict[str, Any]] = [{"widgets": _fields(ticket, event, tz)}]
     if params.get("text"):
-        sections.append({"widgets": [{"textParagraph": {"text": _esc(params["text"][:TEXT_CHARS])}}]})
+        sections.append({"widgets": [{"textParagraph": {
+            "text": _esc(unmark(params["text"])[:TEXT_CHARS])}}]})
     private = params.get("private") or ticket.get("visibility") == "private"
     body = "" if private else (ticket.get("body") or "").strip()
     if private:
@@ -94,18 +108,27 @@ def _sections(params: dict[str, Any], tz: ZoneInfo) -> list[dict[str, Any]]:
     return sections
 
 
+def _text(rule_text: str | None, headline: str) -> str:
+    """A rule's notify text keeps the admin's Chat formatting; the values it interpolated
+    (student text, marked in ``text_marked``) are escaped. Without one, the headline,
+    escaped whole."""
+    if rule_text:
+        return markup.chat_marked(rule_text)[:TEXT_CHARS]
+    return markup.chat(headline)[:TEXT_CHARS]
+
+
 def message(params: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     """The Chat ``Message`` for a notify action's params (pure)."""
     ticket, event = params.get("ticket") or {}, params.get("event") or {}
     headline = summary(params)
     event_name = str(event.get("name") or "").replace("_", " ")
-    header = {"title": str(ticket.get("title") or f"Ticket {ticket.get('id')}")[:200],
-              "subtitle": f"{str(ticket.get('priority') or 'normal').upper()} priority · "
-                          f"#{ticket.get('id')} · {event_name}"}
+    header = {"title": markup.chat(str(ticket.get("title") or f"Ticket {ticket.get('id')}")[:200]),
+              "subtitle": markup.chat(f"{str(ticket.get('priority') or 'normal').upper()} "
+                                      f"priority · #{ticket.get('id')} · {event_name}")}
     card = {"header": header, "sections": _sections(params, tz)}
-    return {
-        "text": (params.get("text") or headline)[:TEXT_CHARS],
-        "fallbackText": headline,
+    return {  # text and fallbackText are Chat markup: student text in them is escaped
+        "text": _text(params.get("text_marked") or params.get("text"), headline),
+        "fallbackText": markup.chat(headline),
         "cardsV2": [{"cardId": f"ticket-{ticket.get('id')}", "card": card}],
         "thread": {"threadKey": thread_key(ticket.get("id"))},
     }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 import click
@@ -10,6 +11,7 @@ from syncd import logs
 from syncd.config import Settings, config_path, load_settings
 from syncd.errors import ConfigError, SyncdError
 
+PRIVATE_UMASK = 0o077          # files syncd creates are its user's only
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -40,6 +42,7 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 
         syncd --config config.yaml serve
     """
+    os.umask(PRIVATE_UMASK)   # the database and backups hold the webhook secret
     ctx.ensure_object(dict)
     ctx.obj["config_file"] = config_path(config_file)
 

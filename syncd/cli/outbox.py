@@ -19,7 +19,9 @@ def _open(settings: Settings):
 def _line(row: dict) -> str:
     error = f"  {row['last_error']}" if row.get("last_error") else ""
     when = row["next_attempt_at"] if row["status"] == "pending" else row["updated_at"]
-    return (f"{row['id']:>6}  ticket {row['ticket_id']:<7} {row['kind']:<17} {row['status']:<8} "
+    owner = f"ticket {row['ticket_id']:<7}" if row["ticket_id"] >= 0 \
+        else f"intake {-row['ticket_id']:<7}"   # create_intake_topic: no ticket yet
+    return (f"{row['id']:>6}  {owner} {row['kind']:<17} {row['status']:<8} "
             f"attempts {row['attempts']:<3} {when}{error}")
 
 

@@ -3,7 +3,8 @@
 Discourse's category lists (``TopicListItemSerializer``) show, per topic: title, category,
 tags, closed, archived, visible, bumped_at, posts_count, like_count (every post's likes),
 ``op_like_count`` only when the first post was preloaded (not in a plain category list),
-and discourse-solved's ``has_accepted_answer``. ``plan`` compares an entry with the ticket
+discourse-solved's ``has_accepted_answer`` and discourse-topic-voting's ``vote_count`` (only in
+categories where voting is on). ``plan`` compares an entry with the ticket
 and with the fingerprint reconcile remembered last time, and says what to fetch and feed;
 the ``*_event`` functions build the synthetic events (source ``reconcile``) that go
 through the same state machine and rules as webhooks. Standard library only.
@@ -98,7 +99,8 @@ def topic_differs(item: Listed, ticket: Ticket) -> bool:
     return (t.title != ticket.title or t.category_id != ticket.category_id
             or set(t.tags) != set(ticket.tags) or t.closed != ticket.closed
             or ticket.deleted or visibility_of(t) != ticket.visibility
-            or _solved_differs(item, ticket))
+            or _solved_differs(item, ticket)
+            or (t.vote_count is not None and t.vote_count != ticket.votes))
 
 
 def _solved_differs(item: Listed, ticket: Ticket) -> bool:

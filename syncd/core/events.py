@@ -7,11 +7,11 @@ dataclasses. Standard library only.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from syncd.errors import PayloadError
+from syncd.core import validate
 
 # X-Discourse-Event names syncd reads, by the payload's root key (X-Discourse-Event-Type).
 TOPIC_EVENTS = {
@@ -21,6 +21,9 @@ TOPIC_STATUS_PREFIX, TOPIC_STATUS_SUFFIX = "topic_", "_status_updated"
 POST_EVENTS = {"post_created", "post_edited", "post_destroyed", "post_recovered"}
 LIKE_EVENTS = {"post_liked"}
 SOLVED_EVENTS = {"accepted_solution", "unaccepted_solution"}
+# Plugins: discourse-topic-voting (kind ``topic_voting``) and discourse-assign (``assign``).
+VOTE_EVENTS = {"topic_upvote", "topic_unvote"}
+ASSIGN_EVENTS = {"assigned", "unassigned"}
 # Synthetic events syncd makes itself (reconcile, the first-post grace timer).
 SYNTHETIC_EVENTS = {"topic_snapshot", "likes_counted", "announce_due"}
 
@@ -64,6 +67,8 @@ class Topic:
     posts_count: int | None = None
     deleted: bool = False
     accepted_post_id: int | None = None
+    external_id: str | None = None     # set by the API client that made it (intake-<id>)
+    vote_count: int | None = None     # discourse-topic-voting; None where voting is off
 
     @property
     def is_private_message(self) -> bool:
@@ -121,6 +126,7 @@ class Event:
         if not name or not kind:
             raise PayloadError("missing X-Discourse-Event or X-Discourse-Event-Type header")
         data = parse_body(body) if not isinstance(body, Mapping) else body
+        validate.check_event_kind(name, kind, kind_of(name))
         if kind not in data:
             raise PayloadError(f"body has no '{kind}' key (X-Discourse-Event-Type is {kind!r})")
         payload = data[kind]
@@ -131,6 +137,7 @@ class Event:
                        instance=h.get("x-discourse-instance"))
         if not isinstance(payload, Mapping):
             raise PayloadError(f"'{kind}' must be an object")
+        validate.check_payload(kind, payload)
         try:
             ev = parser(name, kind, payload)
         except (KeyError, TypeError, ValueError) as exc:
@@ -141,29 +148,55 @@ class Event:
 
 def parse_body(body: bytes | str) -> dict[str, Any]:
     """The body is JSON whatever Content-Type the webhook is set to."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"body is not JSON: {exc}") from exc
+    data = validate.load_json(body)
     if not isinstance(data, dict):
         raise PayloadError("body must be a JSON object")
     return data
+
+
+def kind_of(name: str) -> str | None:
+    """The payload kind an event name carries (None: a name syncd does not read)."""
+    if name in TOPIC_EVENTS or is_status_event(name):
+        return "topic"
+    if name in POST_EVENTS:
+        return "post"
+    if name in LIKE_EVENTS:
+        return "like"
+    if name in SOLVED_EVENTS:
+        return "solved"
+    if name in VOTE_EVENTS:
+        return "topic_voting"
+    if name in ASSIGN_EVENTS:
+        return "assign"
+    return None
 
 
 def is_status_event(name: str) -> bool:
     return name.startswith(TOPIC_STATUS_PREFIX) and name.endswith(TOPIC_STATUS_SUFFIX)
 
 
+# Tags are bounded as Discourse bounds them (config/site_settings.yml, ``tags:`` section:
+# ``max_tags_per_topic`` defaults to 5, ``max_tag_length`` to 20; DiscourseTagging cuts a
+# name at max_tag_length). A site may raise both, so syncd allows well above the defaults:
+# more tags than this are dropped, longer names cut, as Discourse itself would.
+MAX_TAGS_PER_TOPIC = 30
+MAX_TAG_LENGTH = 100
+
+
 def parse_tags(raw: Any) -> tuple[str, ...]:
-    """Tags as ``{id, name, slug}`` objects (current Discourse) or plain names (older sites)."""
-    if not raw:
+    """Tags as ``{id, name, slug}`` objects (current Discourse) or plain names (older sites),
+    without duplicates, at most ``MAX_TAGS_PER_TOPIC`` of at most ``MAX_TAG_LENGTH``
+    characters. Linear in the number of tags."""
+    if not raw or not isinstance(raw, (list, tuple)):
         return ()
-    names = []
+    names: dict[str, None] = {}
     for tag in raw:
         if isinstance(tag, Mapping):
             tag = tag.get("name") or tag.get("slug")
         if isinstance(tag, str) and tag:
-            names.append(tag)
+            names.setdefault(tag[:MAX_TAG_LENGTH], None)
+            if len(names) >= MAX_TAGS_PER_TOPIC:
+                break
     return tuple(names)
 
 
@@ -185,6 +218,8 @@ def parse_topic(p: Mapping[str, Any]) -> Topic:
         posts_count=_int(p.get("posts_count")),
         deleted=p.get("deleted_at") is not None,
         accepted_post_id=_int(accepted.get("post_id")) if isinstance(accepted, Mapping) else None,
+        external_id=p.get("external_id") if isinstance(p.get("external_id"), str) else None,
+        vote_count=_int(p.get("vote_count")),
     )
 
 
@@ -239,11 +274,37 @@ def _like_event(name: str, kind: str, p: Mapping[str, Any]) -> Event:
                  occurred_at=None, actor=liker, post=post)
 
 
+def _vote_event(name: str, kind: str, p: Mapping[str, Any]) -> Event:
+    """discourse-topic-voting's ``{topic_id, topic_slug, voter_id, vote_count}``
+    (``app/controllers/discourse_topic_voting/votes_controller.rb``): the count after the vote."""
+    count = _int(p["vote_count"])
+    if count is None or count < 0:
+        raise ValueError("topic_voting.vote_count")
+    return Event(name=name, kind=kind, topic_id=int(p["topic_id"]), category_id=None,
+                 occurred_at=None, actor=Actor(_int(p.get("voter_id")), None),
+                 extra={"vote_count": count})
+
+
+def _assign_event(name: str, kind: str, p: Mapping[str, Any]) -> Event:
+    """discourse-assign's payload (``lib/assigner.rb``): who acted (``assigned_by_*`` or
+    ``unassigned_by_*``) and the user (``*_to_username``) or group (``*_to_group_name``)."""
+    side = "unassigned" if name == "unassigned" or p.get("type") == "unassigned" else "assigned"
+    user, group = p.get(f"{side}_to_username"), p.get(f"{side}_to_group_name")
+    if not user and not group:
+        raise ValueError(f"assign.{side}_to_username or {side}_to_group_name")
+    by = Actor(_int(p.get(f"{side}_by_id")), p.get(f"{side}_by_username"))
+    return Event(name=side, kind=kind, topic_id=int(p["topic_id"]), category_id=None,
+                 occurred_at=None, actor=by,
+                 extra={"assignee": str(user or group), "assignee_type": "user" if user else "group"})
+
+
 _PARSERS = {
     "topic": _topic_event,
     "post": _post_event,
     "like": _like_event,
     "solved": _post_event,
+    "topic_voting": _vote_event,
+    "assign": _assign_event,
 }
 
 

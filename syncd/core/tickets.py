@@ -21,16 +21,38 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 STAGES = ("open", "answered", "resolved")
 STATUSES = STAGES + ("closed", "deleted")
 VISIBILITIES = ("public", "unlisted", "private")
+SOURCES = ("discourse", "teams", "form")   # where a ticket was asked for (intake: core/intake.py)
 RULE_EVENTS = (
     "topic_created", "topic_edited", "post_created", "post_liked", "solution_accepted",
     "solution_unaccepted", "topic_closed", "topic_reopened", "tag_added", "tag_removed",
     "category_changed", "priority_changed", "status_changed",
+    "topic_voted", "topic_unvoted", "assigned", "unassigned",
 )
 
 
 # Events that make a ticket of a topic not seen yet (they arrived before topic_created, or
 # the topic is older than syncd): kept so that nothing they say is lost.
 STUB_EVENTS = ("post_created", "post_liked", "accepted_solution")
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asked for a ticket made through intake (Teams, a form): not a forum user, maybe."""
+
+    name: str | None = None
+    email: str | None = None
+    source: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "email": self.email, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Requester | None":
+        if isinstance(data, Requester) or data is None:
+            return data
+        if not isinstance(data, dict):
+            return None
+        return cls(data.get("name"), data.get("email"), data.get("source"))
 
 
 @dataclass(frozen=True)
@@ -56,12 +78,17 @@ class Ticket:
     first_response_at: str | None = None
     resolved_at: str | None = None
     accepted_post_id: int | None = None
+    votes: int = 0                      # discourse-topic-voting's count, as Discourse sends it
+    assignee: str | None = None         # discourse-assign: a username or a group name
+    assignee_type: str | None = None    # "user" | "group"
     has_topic: bool = False
     has_first_post: bool = False
     announced: bool = False
     topic_seq: int = 0
     solution_seq: int = 0
     fired_rules: frozenset[str] = frozenset()
+    source: str = "discourse"
+    requester: Requester | None = None
 
     @property
     def status(self) -> str:
@@ -75,6 +102,11 @@ class Ticket:
     def private(self) -> bool:
         return self.visibility == "private"
 
+    @property
+    def plus_ones(self) -> int:
+        """Everyone who said "me too": likes on the question plus topic votes."""
+        return self.likes + self.votes
+
     def as_dict(self) -> dict[str, Any]:
         """The ticket as ``syncd tickets --json`` prints it and rules templates see it."""
         return {
@@ -86,6 +118,10 @@ class Ticket:
             "first_response_at": self.first_response_at, "resolved_at": self.resolved_at,
             "accepted_post_id": self.accepted_post_id, "closed": self.closed,
             "deleted": self.deleted, "stage": self.stage,
+            "source": self.source,
+            "requester": self.requester.as_dict() if self.requester else None,
+            "votes": self.votes, "plus_ones": self.plus_ones, "assignee": self.assignee,
+            "assignee_type": self.assignee_type,
         }
 
     @classmethod
@@ -107,6 +143,8 @@ class Ticket:
             kw["deleted"] = True
         if "id" not in kw:
             kw["id"] = 0
+        if "requester" in kw:
+            kw["requester"] = Requester.from_dict(kw["requester"])
         return cls(**kw)
 
 
@@ -214,6 +252,8 @@ def _handler(name: str):
         "post_edited": _on_post_edited, "post_liked": _on_post_liked,
         "accepted_solution": _on_accepted, "unaccepted_solution": _on_unaccepted,
         "announce_due": _on_announce_due, "likes_counted": _on_likes_counted,
+        "topic_upvote": _on_votes, "topic_unvote": _on_votes,
+        "assigned": _on_assigned, "unassigned": _on_unassigned,
     }.get(name)
 
 
@@ -225,9 +265,10 @@ def visibility_of(topic: Topic) -> str:
 
 def _seq(event: Event) -> int:
     try:
-        return int(event.event_id or 0)
+        seq = int(event.event_id or 0)
     except ValueError:
         return 0
+    return seq if 0 <= seq < 2 ** 63 else 0   # a stored INTEGER; anything else is no order
 
 
 def _on_topic(b: _Builder, staff: StaffPolicy) -> str:
@@ -250,8 +291,12 @@ def _on_topic(b: _Builder, staff: StaffPolicy) -> str:
               visibility=visibility_of(topic))
         if topic.accepted_post_id:
             b.set(stage="resolved", accepted_post_id=topic.accepted_post_id)
+        if topic.vote_count is not None:
+            b.set(votes=topic.vote_count)
         return ""
     _diff_topic(b, topic)
+    if topic.vote_count is not None:   # a topic list or view carries the plugin's count
+        _count_votes(b, topic.vote_count)
     return ""
 
 
@@ -262,11 +307,12 @@ def _diff_topic(b: _Builder, topic: Topic) -> None:
     if topic.category_id != t.category_id and not topic.is_private_message:
         b.emit("category_changed", old=t.category_id, new=topic.category_id)
         b.set(category_id=topic.category_id)
+    old_tags, new_tags = set(t.tags), set(topic.tags)   # sets: linear, not n × m
     for tag in topic.tags:
-        if tag not in t.tags:
+        if tag not in old_tags:
             b.emit("tag_added", tag=tag)
     for tag in t.tags:
-        if tag not in topic.tags:
+        if tag not in new_tags:
             b.emit("tag_removed", tag=tag)
     visibility = visibility_of(topic)
     if visibility != t.visibility:
@@ -401,6 +447,48 @@ def _on_announce_due(b: _Builder, staff: StaffPolicy) -> str:
         return "nothing to announce"
     b._announce()
     return "announced without its first post (it did not arrive in time)"
+
+
+def _count_votes(b: _Builder, count: int) -> None:
+    old = b.ticket.votes
+    if count == old:
+        return
+    b.set(votes=count)
+    b.emit("topic_voted" if count > old else "topic_unvoted", old=old, new=count)
+
+
+def _on_votes(b: _Builder, staff: StaffPolicy) -> str:
+    """The count Discourse sends is the count after the vote: it also corrects drift."""
+    if b.before is None:
+        return "a vote on a topic syncd has not seen"
+    count = b.event.extra["vote_count"]
+    if count == b.ticket.votes:
+        return "vote count unchanged"
+    _count_votes(b, count)
+    return ""
+
+
+def _on_assigned(b: _Builder, staff: StaffPolicy) -> str:
+    if b.before is None:
+        return "an assignment on a topic syncd has not seen"
+    name, kind = b.event.extra["assignee"], b.event.extra["assignee_type"]
+    old = b.ticket.assignee
+    if old == name and b.ticket.assignee_type == kind:
+        return f"already assigned to {name}"
+    b.set(assignee=name, assignee_type=kind)
+    b.emit("assigned", old=old, new=name)
+    return ""
+
+
+def _on_unassigned(b: _Builder, staff: StaffPolicy) -> str:
+    if b.before is None:
+        return "an unassignment on a topic syncd has not seen"
+    old = b.ticket.assignee
+    if old is None:
+        return "the ticket was not assigned"
+    b.set(assignee=None, assignee_type=None)
+    b.emit("unassigned", old=old, new=None)
+    return ""
 
 
 def changes_named(changes: Iterable[Change], name: str) -> list[Change]:

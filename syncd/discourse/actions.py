@@ -25,6 +25,10 @@ class GatewayActions:
         return handler(action.ticket_id, action.params, action.key, expect, retrying,
                        ticket_category_id)
 
+    def do_create_intake_topic(self, tid, params, key, expect, retrying, _cat=None):
+        from syncd.discourse.intake import create_topic
+        return create_topic(self, params, retrying)
+
     def do_reply(self, tid, params, key, expect, retrying, _cat=None):
         return self.reply(tid, params["raw"], key, retrying)
 

@@ -32,6 +32,7 @@ from pydiscourse.exceptions import DiscourseError
 from syncd import logs
 from syncd.errors import PermanentError, TransientError
 from syncd.discourse.actions import Expect, GatewayActions
+from syncd.discourse.assign import AssignActions
 from syncd.outbox.pacing import TokenBucket
 
 log = logs.get("syncd.discourse")
@@ -49,6 +50,7 @@ SCOPES = [  # (verb, path pattern, the granular API-key scope it needs)
     ("GET", r"^/categories\.json$", "categories:list"),
     ("GET", r"^/t/", "topics:read"),
     ("GET", r"^/posts/", "global read (GET /posts/{id}.json)"),
+    ("GET", r"^/admin/users/list/", "users:list (or a global key)"),
 ]
 
 
@@ -96,7 +98,9 @@ class _Client(DiscourseClient):
 
 def _errors(response: requests.Response | None) -> str:
     try:
-        return "; ".join(map(str, response.json().get("errors") or []))[:300]
+        data = response.json()
+        errors = data.get("errors") or ([data["error"]] if data.get("error") else [])
+        return "; ".join(map(str, errors))[:300]   # plugins (discourse-assign) send "error"
     except (ValueError, AttributeError):
         return ""
 
@@ -119,7 +123,7 @@ def _refused(verb: str, path: str, exc: DiscourseError) -> Exception:
                           status)
 
 
-class DiscourseGateway(GatewayActions):
+class DiscourseGateway(GatewayActions, AssignActions):
     """Discourse actions for the delivery workers; safe to share between threads."""
 
     def __init__(self, settings: Any, bucket: TokenBucket | None = None,
@@ -147,13 +151,17 @@ class DiscourseGateway(GatewayActions):
     # --- one call ------------------------------------------------------------------------
 
     def _call(self, verb: str, path: str, *, missing_ok: bool = False,
-              follow: bool = False, **fields: Any) -> Any:
+              follow: bool = False, as_user: str | None = None, **fields: Any) -> Any:
         if self.bucket.acquire(max_wait=MAX_INLINE_WAIT) is None:
             raise TransientError("Discourse API budget spent; paced", self.bucket.wait_needed())
         renew = getattr(self._local, "renew", None)
         if renew is not None:
             renew()
         kwargs: dict[str, Any] = {"override_request_kwargs": {"allow_redirects": True}} if follow else {}
+        if as_user:  # act as that forum user (a global key, or one for all users): intake
+            kwargs.setdefault("override_request_kwargs", {})["headers"] = {
+                "Accept": "application/json; charset=utf-8", "Api-Key": self.client.api_key,
+                "Api-Username": as_user}
         try:
             if verb == "GET":
                 return self.client._get(path, **kwargs, **fields)

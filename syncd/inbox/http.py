@@ -14,10 +14,12 @@ from typing import Any, Callable
 
 from flask import Flask, Response, jsonify, request
 
-from syncd import logs, metrics
+from syncd import logs, metrics, web
 from syncd.store import categories
 from syncd.store import deliveries
+from syncd.store import intakes
 from syncd.inbox import signature
+from syncd.inbox import form as intake_form, teams as intake_teams
 from syncd.config import Settings
 from syncd.errors import PayloadError, PayloadTooLarge, StorageError, SyncdError
 from syncd.core.events import REQUIRED_HEADERS, Event, parse_body
@@ -25,7 +27,7 @@ from syncd.outbox.queue import counts as outbox_counts
 from syncd.store.db import Store, transaction
 
 log = logs.get("syncd.app")
-ACTED_ON = {"topic", "post", "like", "solved"}
+ACTED_ON = {"topic", "post", "like", "solved", "topic_voting", "assign"}
 
 
 @dataclass
@@ -40,6 +42,8 @@ class Receiver:
     pressure: Any = None            # an IngestPressure the processor yields to
     rules_count: Callable[[], int | None] = lambda: None
     delivery_health: Callable[[sqlite3.Connection], dict[str, Any]] | None = None
+    connections: Callable[[], int] | None = None   # open client connections (waitress)
+    outbox_wake: threading.Event | None = None   # set when an intake's topic action is stored
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def ticket_category_ids(self, conn: sqlite3.Connection) -> tuple[frozenset[int] | None, list[str]]:
@@ -65,6 +69,8 @@ class Receiver:
             return None
         if deliveries.is_known_topic(conn, event.topic_id):
             return None
+        if event.topic is None and event.post is None:   # plugin events name only the topic
+            return f"topic {event.topic_id} is not a ticket syncd knows"
         where = "no category (a private message)" if event.category_id is None \
             else f"category {event.category_id}"
         return f"{where} is not a ticket category"
@@ -103,6 +109,9 @@ def create_app(receiver: Receiver) -> Flask:
         finally:
             metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
 
+    for intake in (intake_teams, intake_form):  # POST /intake/teams, /intake/form, GET /intake/ID
+        app.register_blueprint(intake.blueprint(receiver))
+
     @app.get("/healthz")
     def healthz():
         return _health(receiver)
@@ -112,6 +121,7 @@ def create_app(receiver: Receiver) -> Flask:
         _refresh_gauges(receiver)
         return Response(metrics.render(), mimetype="text/plain; version=0.0.4")
 
+    web.register(app, receiver.settings, receiver.store)  # the staff pages: /auth, /me, /tickets
     return app
 
 
@@ -195,6 +205,11 @@ def _backlog(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def _refresh_gauges(r: Receiver) -> None:
+    metrics.CONNECTION_LIMIT.set(r.settings.server.connection_limit)
+    if r.connections is not None:
+        metrics.OPEN_CONNECTIONS.set(r.connections())
+    if r.writer is not None:
+        metrics.WRITER_RESTARTS.set(getattr(r.writer, "restarts", 0))
     try:
         backlog = _backlog(r.store.db().conn)
     except sqlite3.Error:
@@ -208,10 +223,16 @@ def _health(r: Receiver):
         conn = r.store.db().conn
         backlog = _backlog(conn)
         extra = r.delivery_health(conn) if r.delivery_health else {}
+        extra = {**extra, "intake": intakes.counts(conn)}
     except sqlite3.Error as exc:
         return jsonify({"status": "unavailable", "database": f"unreachable: {exc}"}), 503
     body = {"status": "ok", "database": "ok", "rules_loaded": r.rules_count(),
             "backlog": backlog, **extra}
     if extra.get("failing_channels"):
         body["status"] = "degraded"
+    if r.writer is not None and not getattr(r.writer, "alive", True):
+        body["status"] = "unavailable"
+        body["ingest_writer"] = ("dead: deliveries cannot be stored; the next delivery starts "
+                                 "a new writer, or restart syncd")
+        return jsonify(body), 503
     return jsonify(body), 200

@@ -26,7 +26,9 @@ def verify(secret: str, body: bytes, header: str | None) -> None:
         raise SignatureError("X-Discourse-Event-Signature must start with 'sha256='")
     expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
     received = header[len(PREFIX):].strip().lower()
-    if not hmac.compare_digest(expected, received):
+    # bytes, not str: compare_digest refuses a str with non-ASCII characters (TypeError)
+    if not hmac.compare_digest(expected.encode("ascii"),
+                               received.encode("utf-8", "surrogateescape")):
         raise SignatureError("signature does not match: the webhook secret in Discourse "
                              "differs from syncd's")
 

@@ -5,6 +5,13 @@ is committed, so a 202 still means "durably stored". One writer means no two req
 threads ever fight for SQLite's write lock (whose busy handler sleeps for milliseconds),
 and one commit (one fsync with ``synchronous=full``) covers every delivery that arrived
 while the previous batch was being written.
+
+The writer never dies and never undoes an acknowledgement: a batch whose commit fails is
+written again one delivery at a time, so only the delivery that caused the failure fails
+(``PayloadError``, 400, when the database refuses its data; ``StorageError``, 503, when the
+database itself is unwritable), and a result is handed back only after its commit. Any
+exception is caught in the thread; if the thread is gone all the same, the next delivery
+starts a new one, and ``alive`` tells ``/healthz``.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from typing import Callable, Mapping
 
 from syncd import logs
 from syncd.store import deliveries
-from syncd.errors import StorageError
+from syncd.errors import PayloadError, StorageError
 from syncd.store.db import Store, transaction
 
 log = logs.get("syncd.ingest")
@@ -67,18 +74,42 @@ class IngestWriter:
     def __init__(self, store: Store):
         self.store = store
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
-        self._thread.start()
+        self._closed = False
+        self._start_lock = threading.Lock()
+        self.restarts = 0
+        self._thread = self._start()
+
+    def _start(self) -> threading.Thread:
+        thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        thread.start()
+        return thread
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _ensure_running(self) -> None:
+        """Start a new writer thread if the old one is gone (it should never be)."""
+        if self._closed or self._thread.is_alive():
+            return
+        with self._start_lock:
+            if not self._thread.is_alive():
+                self.restarts += 1
+                log.error("ingest_writer_restarted", restarts=self.restarts)
+                self._thread = self._start()
 
     def store_delivery(self, headers: Mapping[str, str], body: bytes,
                        topic_id: int | None) -> deliveries.Stored:
         """Block until the delivery is committed (or raise ``StorageError``)."""
         item = _Pending(headers, body, topic_id)
+        self._ensure_running()
         self._queue.put(item)
         if not item.done.wait(WAIT_SECONDS):
             raise StorageError(f"the database did not answer within {WAIT_SECONDS:.0f} s; the "
                                "delivery may be stored all the same, and a redelivery from "
                                "Discourse is safe (duplicates are recognised)")
+        if isinstance(item.error, PayloadError):
+            raise item.error
         if item.error is not None:
             raise StorageError(f"could not store the delivery ({item.error}); Discourse can "
                                "redeliver it from Admin → API → Webhooks once the database "
@@ -87,6 +118,7 @@ class IngestWriter:
         return item.result
 
     def close(self) -> None:
+        self._closed = True
         self._queue.put(None)
         self._thread.join(WAIT_SECONDS)
 
@@ -105,17 +137,57 @@ class IngestWriter:
                     self._queue.put(None)
                     break
                 batch.append(item)
-            self._write(batch)
+            try:
+                self._write(batch)
+            except BaseException as exc:  # never leave a request waiting, never die
+                log.exception("ingest_writer_step_failed", error=repr(exc))
+                for item in batch:
+                    if not item.done.is_set():
+                        item.result, item.error = None, StorageError(repr(exc))
+                        item.done.set()
 
     def _write(self, batch: list[_Pending]) -> None:
+        """Commit the batch; if that fails, each delivery alone, so one bad delivery fails
+        only itself. Results are published only after their commit."""
         try:
-            with transaction(self.store.db()) as conn:
-                for item in batch:
-                    item.result = deliveries.store(conn, item.headers, item.body, item.topic_id)
-        except sqlite3.Error as exc:
-            log.error("ingest_batch_failed", size=len(batch), error=str(exc))
+            results = self._commit(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                self._fail(batch[0], exc)
+                return
+            log.warning("ingest_batch_retried_one_by_one", size=len(batch), error=repr(exc))
             for item in batch:
-                item.result, item.error = None, exc
-        finally:
-            for item in batch:
-                item.done.set()
+                try:
+                    [result] = self._commit([item])
+                except Exception as one:
+                    self._fail(item, one)
+                else:
+                    self._publish(item, result)
+            return
+        for item, result in zip(batch, results, strict=True):
+            self._publish(item, result)
+
+    def _commit(self, batch: list[_Pending]) -> list[deliveries.Stored]:
+        with transaction(self.store.db()) as conn:
+            return [deliveries.store(conn, item.headers, item.body, item.topic_id)
+                    for item in batch]
+
+    @staticmethod
+    def _publish(item: _Pending, result: deliveries.Stored) -> None:
+        item.result, item.error = result, None
+        item.done.set()
+
+    @staticmethod
+    def _fail(item: _Pending, exc: Exception) -> None:
+        """A database that cannot write fails with ``StorageError`` (retry later); anything
+        else is this delivery's data (an integer SQLite cannot hold ...): ``PayloadError``."""
+        if isinstance(exc, sqlite3.Error) and not isinstance(exc, (sqlite3.DataError,
+                                                                   sqlite3.IntegrityError)):
+            log.error("ingest_batch_failed", size=1, error=str(exc))
+            item.result, item.error = None, exc
+        else:
+            log.warning("delivery_refused_by_database", error=repr(exc))
+            item.result, item.error = None, PayloadError(
+                f"the delivery could not be stored ({type(exc).__name__}: {exc}); "
+                "check the payload's fields")
+        item.done.set()

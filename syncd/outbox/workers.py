@@ -12,6 +12,7 @@ and marked ``dry_run``.
 """
 from __future__ import annotations
 
+import sqlite3
 import time
 from datetime import datetime
 from typing import Any, Callable, Mapping
@@ -21,7 +22,9 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from syncd import logs, metrics
 from syncd.store import echoes
+from syncd.store import intakes
 from syncd.outbox import queue as outbox
+from syncd.outbox import subscribers
 from syncd.clock import iso, parse, utcnow
 from syncd.config import Settings
 from syncd.errors import LeaseLost, PermanentError, TransientError
@@ -31,7 +34,7 @@ from syncd.store.db import Store, rows, transaction
 log = logs.get("syncd.delivery")
 DISCOURSE_KINDS = frozenset({"reply", "message_author", "suggest_similar", "set_visibility",
                              "move_to_category", "add_tags", "remove_tags", "close_topic",
-                             "promote_faq"})
+                             "promote_faq", "assign", "unassign", intakes.ACTION_KIND})
 INLINE_ATTEMPTS = 3
 INLINE_MAX_WAIT = 2.0          # a longer Retry-After goes back to the outbox
 INLINE_BASE_WAIT = 0.25
@@ -58,12 +61,13 @@ class DeliveryWorker:
                  notifiers: Mapping[str, Any] | None = None, name: str = "delivery-1",
                  sleep: Callable[[float], None] = time.sleep,
                  inline_attempts: int = INLINE_ATTEMPTS,
-                 health_state: dict[str, bool] | None = None):
+                 health_state: dict[str, bool] | None = None, alerts: Any = None):
         self.settings, self.store, self.name = settings, store, name
         self.gateway = gateway
         self.notifiers = dict(notifiers or {})
         self.sleep, self.inline_attempts = sleep, inline_attempts
         self._health = health_state if health_state is not None else {}
+        self.alerts = alerts or subscribers.SubscriberAlerts(settings, gateway)
 
     def run_once(self, now: datetime | None = None) -> bool:
         """Deliver one due action. False: nothing was due."""
@@ -95,10 +99,14 @@ class DeliveryWorker:
             self._count(action, "dead", started)
             log.warning("action_dead", destination=dest, error=str(exc))
             return
-        except Exception as exc:  # TransientError, or a bug: try again later
+        except Exception as exc:
+            if not _transient(exc):  # a bug or bad data: trying again gives the same answer
+                reason = f"internal error, not retried: {type(exc).__name__}: {exc}"
+                log.exception("action_failed_unexpectedly", destination=dest, error=reason)
+                outbox.dead(db, action, reason[:2000], now)
+                self._count(action, "dead", started)
+                return
             error = str(exc) if isinstance(exc, TransientError) else f"internal error: {exc!r}"
-            if not isinstance(exc, TransientError):
-                log.exception("action_failed_unexpectedly", error=error)
             o = self.settings.outbox
             state = outbox.retry_later(db, action, error, now, getattr(exc, "retry_after", None),
                                        o.max_attempts, o.max_backoff_seconds)
@@ -126,6 +134,8 @@ class DeliveryWorker:
 
     def deliver(self, db, action: Action, retrying: bool = False) -> tuple[str, Any]:
         """Send one action: ``("sent" | "dry_run", result)``, or raise."""
+        if subscribers.handles(action):   # notify: subscribers, and each person's alert
+            return self.alerts.deliver(db, action, retrying)
         if action.kind == "notify":
             return self._notify(action)
         if action.kind not in DISCOURSE_KINDS:
@@ -138,8 +148,10 @@ class DeliveryWorker:
             return "dry_run", {"would": action.kind, "params": action.params}
         previous = self.gateway.keep_lease(lambda: self._renew(db, action))
         try:
-            return "sent", self.gateway.perform(action, self._expecter(db, action.ticket_id),
-                                                retrying, _ticket_category(db, action.ticket_id))
+            result = self.gateway.perform(action, self._expecter(db, action.ticket_id),
+                                          retrying, _ticket_category(db, action.ticket_id))
+            intakes.record_sent(db, action.kind, result)   # the topic an intake became
+            return "sent", result
         finally:
             self.gateway.keep_lease(previous)
 
@@ -174,6 +186,8 @@ class DeliveryWorker:
     # --- bookkeeping ---------------------------------------------------------------------
 
     def _record_health(self, db, dest: str, action: Action, exc: Exception | None) -> None:
+        if dest.startswith("person:"):  # a person's own webhook: shown on their /me, not /healthz
+            return
         status = getattr(exc, "status", None)
         broken = DISCOURSE_BROKEN if dest == "discourse" else BROKEN_STATUSES
         if exc is not None and status not in broken:
@@ -205,8 +219,17 @@ class DeliveryWorker:
             max(0.0, (utcnow() - since).total_seconds()))
 
 
+def _transient(exc: Exception) -> bool:
+    """Worth another attempt later: the destination's transient failures, and a database
+    that is locked or full for a moment. Anything else (a bug, data the sender cannot
+    format) would fail the same way every time: the action goes to ``dead``."""
+    return isinstance(exc, (TransientError, sqlite3.OperationalError))
+
+
 def destination(action: Action) -> str:
     """Where an action goes: its channel's name, or ``discourse``."""
+    if subscribers.handles(action):
+        return subscribers.destination(action)
     return str(action.params.get("channel")) if action.kind == "notify" else "discourse"
 
 
@@ -241,6 +264,7 @@ def make_workers(settings: Settings, store: Store) -> list[DeliveryWorker]:
     gateway = None if settings.discourse.dry_run else DiscourseGateway(settings)
     notifiers = {name: notifier_for(ch, settings) for name, ch in settings.channels.items()}
     shared: dict[str, bool] = {}
+    alerts = subscribers.SubscriberAlerts(settings, gateway)
     return [DeliveryWorker(settings, store, gateway, notifiers, name=f"delivery-{i + 1}",
-                           health_state=shared)
+                           health_state=shared, alerts=alerts)
             for i in range(settings.outbox.workers)]

@@ -13,9 +13,10 @@ from datetime import datetime
 from typing import Any, Callable
 
 from syncd.clock import iso
+from syncd.core.marks import mark, unmark
 from syncd.rules.conditions import Invalid, LoadContext, as_list
 from syncd.rules.engine import Rule
-from syncd.rules.templates import Template, TemplateFailed, compile_template
+from syncd.rules.templates import Template, TemplateFailed, TemplateTooCostly, compile_template
 from syncd.core.tickets import Change, Ticket
 
 STATE_ACTIONS = ("set_priority", "set_status")
@@ -23,6 +24,11 @@ DEFAULT_SIMILAR_LIMIT = 3
 SIMILAR_TEMPLATE = compile_template(
     "These resolved tickets may help:\n\n"
     "{% for t in similar %}- [{{ t.title }}]({{ t.url }})\n{% endfor %}")
+
+
+class ActionFailed(Exception):
+    """Planning the action broke a rendering limit: it is recorded as failed (dead) with
+    this reason, never sent with a half-made text and never tried again."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ class Planning:
         return self._similar[:limit]
 
     def render(self, template: Template | None, fallback: str | None,
-               similar: list[dict] | None = None) -> str | None:
+               similar: list[dict] | None = None, marked: bool = False) -> str | None:
         if template is None:
             return fallback
         variables = {"ticket": self.ticket_dict(), "event": self.event_dict(),
@@ -74,7 +80,9 @@ class Planning:
                      "similar": similar if similar is not None else (
                          self.similar(DEFAULT_SIMILAR_LIMIT) if template.uses_similar else [])}
         try:
-            return template.render(variables, self.ctx.tz)
+            return template.render(variables, self.ctx.tz, marked=marked)
+        except TemplateTooCostly as exc:
+            raise ActionFailed(f"rule {self.rule.name}: {exc}") from None
         except TemplateFailed as exc:
             self.notes.append(f"rule {self.rule.name}: template failed ({exc}); "
                               f"{'used the fallback text' if fallback else 'action skipped'}")
@@ -108,8 +116,14 @@ def _channel(name: str, ctx: LoadContext) -> str:
     return name
 
 
+SUBSCRIBERS = "subscribers"   # notify: subscribers -> each staff member whose /me matches
+
+
 def _c_notify(value: Any, ctx: LoadContext) -> dict:
     v = _mapping(value, "channel")
+    if v["channel"] == SUBSCRIBERS:
+        return {"channel": SUBSCRIBERS, "text": _template(v.get("text")),
+                "as": tuple(as_list(v.get("as") or ()))}
     return {"channel": _channel(v["channel"], ctx), "text": _template(v.get("text"))}
 
 
@@ -132,6 +146,15 @@ def _c_similar(value: Any, ctx: LoadContext) -> dict:
     return {"limit": v.get("limit", DEFAULT_SIMILAR_LIMIT), "text": _template(v.get("text"))}
 
 
+def _c_assign(value: Any, ctx: LoadContext) -> dict:
+    if not isinstance(value, dict) or len(value) != 1 or not set(value) <= {"user", "group"}:
+        raise Invalid("must be {user: NAME} or {group: NAME}")
+    (kind, name), = value.items()
+    if not isinstance(name, str) or not name.strip():
+        raise Invalid(f"the {kind} to assign must be a name, not {name!r}")
+    return {"type": kind, "name": name.strip()}
+
+
 # --- plan --------------------------------------------------------------------------------
 
 def _category_ref(slug: Any, p: Planning) -> dict:
@@ -141,14 +164,23 @@ def _category_ref(slug: Any, p: Planning) -> dict:
 
 
 def _p_notify(params: dict, p: Planning) -> dict:
-    text = p.render(params["text"], _notify_fallback(p)) if params["text"] else None
-    return {"channel": params["channel"], "text": text, "ticket": p.ticket_dict(),
-            "event": {"name": p.change.name, "at": p.change.at or iso(p.now)},
-            "private": p.ticket.private}
+    # text_marked: the interpolated (student) values marked, for a channel to escape them
+    # for its markup (core/marks.py); text: the same without marks
+    marked = p.render(params["text"], _notify_fallback(p), marked=True) if params["text"] else None
+    planned = {"channel": params["channel"], "text": unmark(marked), "ticket": p.ticket_dict(),
+               "event": {"name": p.change.name, "at": p.change.at or iso(p.now)},
+               "private": p.ticket.private}
+    if marked:
+        planned["text_marked"] = marked
+    if "as" in params:  # notify: subscribers: who did what, for each person's preferences
+        e = p.event_dict()
+        planned["event"].update(actor=e["actor"], old=e["old"], new=e["new"])
+        planned["as"] = list(params["as"])
+    return planned
 
 
 def _notify_fallback(p: Planning) -> str:
-    return f"{p.rule.name}: {p.change.name} on #{p.ticket.id} {p.ticket.title}"
+    return f"{p.rule.name}: {p.change.name} on #{p.ticket.id} {mark(p.ticket.title)}"
 
 
 def _p_reply(params: dict, p: Planning) -> dict | None:
@@ -197,6 +229,14 @@ def _p_similar(params: dict, p: Planning) -> dict | None:
     return {"raw": raw, "similar": found} if raw else None
 
 
+def _p_assign(params: dict, p: Planning) -> dict | None:
+    t = p.ticket
+    if t.assignee is not None and t.assignee.lower() == params["name"].lower() \
+            and t.assignee_type == params["type"]:
+        return None   # already assigned there: discourse-assign would answer "already assigned"
+    return {"type": params["type"], "name": params["name"]}
+
+
 ACTIONS: dict[str, ActionSpec] = {
     "set_priority": ActionSpec(lambda v, c: {"priority": v}),
     "set_status": ActionSpec(lambda v, c: {"status": v}),
@@ -215,6 +255,9 @@ ACTIONS: dict[str, ActionSpec] = {
     "notify": ActionSpec(_c_notify, _p_notify),
     "promote_faq": ActionSpec(_c_promote, _p_promote),
     "suggest_similar": ActionSpec(_c_similar, _p_similar),
+    "assign": ActionSpec(_c_assign, _p_assign),
+    "unassign": ActionSpec(lambda v, c: {},
+                           lambda prm, p: None if p.ticket.assignee is None else {}),
     "close_topic": ActionSpec(lambda v, c: {},
                               lambda prm, p: None if p.ticket.closed else {}),
 }

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Collection, Mapping
 
 from syncd.core.events import Actor
-from syncd.core.tickets import PRIORITIES, STATUSES, VISIBILITIES, Change, StaffPolicy, Ticket
+from syncd.core.tickets import PRIORITIES, SOURCES, STATUSES, VISIBILITIES, Change, StaffPolicy, Ticket
 
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
 
@@ -164,6 +164,15 @@ def _trust_level(level: int, f: Facts) -> bool:
     return actor is not None and actor.trust_level is not None and actor.trust_level >= level
 
 
+def _names(value: Any, ctx: LoadContext) -> frozenset[str]:
+    """Usernames and group names compare without case, as Discourse looks them up."""
+    return frozenset(n.lower() for n in _strings(value, "a user or group name, or a list of them"))
+
+
+def _assigned_to(wanted: frozenset[str], f: Facts) -> bool:
+    return f.ticket.assignee is not None and f.ticket.assignee.lower() in wanted
+
+
 def _any(alternatives: tuple[Conds, ...], f: Facts) -> bool:
     return any(holds(conds, f) for conds in alternatives)
 
@@ -184,6 +193,11 @@ CONDITIONS: dict[str, Condition] = {
     "priority_at_least": Condition(_priority, lambda p, f: _RANK.get(f.ticket.priority, 1) >= p),
     "likes_at_least": Condition(_count, lambda p, f: f.ticket.likes >= p),
     "visibility": Condition(_choices(VISIBILITIES), lambda p, f: f.ticket.visibility in p),
+    "source": Condition(_choices(SOURCES), lambda p, f: f.ticket.source in p),   # intake
+    "votes_at_least": Condition(_count, lambda p, f: f.ticket.votes >= p),
+    "plus_ones_at_least": Condition(_count, lambda p, f: f.ticket.plus_ones >= p),
+    "assigned": Condition(_flag, lambda p, f: (f.ticket.assignee is not None) == p),
+    "assigned_to": Condition(_names, _assigned_to),
     "actor_is_staff": Condition(_flag, _actor_is_staff),
     "actor_trust_level_at_least": Condition(_count, _trust_level),
     "tag": Condition(_tags, lambda p, f: f.change.tag is not None and f.change.tag.lower() in p),

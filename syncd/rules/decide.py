@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from syncd.clock import iso
-from syncd.rules.actions import ACTIONS, Planning
+from syncd.rules.actions import ACTIONS, ActionFailed, Planning
 from syncd.rules.engine import Firing, RuleSet, evaluate
 from syncd.core.tickets import Change, Ticket
 
@@ -40,6 +40,7 @@ class PlannedAction:
     params: dict
     rule: str
     event: str
+    failed: str | None = None      # planning broke a limit: stored dead with this reason
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,16 @@ class _Decider:
             self.dropped += 1
             return
         p = Planning(self.ticket, change, firing.rule, self.now, self.ctx)
-        planned = ACTIONS[kind].plan(params, p)
+        try:
+            planned = ACTIONS[kind].plan(params, p)
+        except ActionFailed as exc:
+            self.notes.extend(p.notes)
+            self.notes.append(f"{exc}; the action is recorded as failed")
+            self.budget -= 1
+            kept = {k: v for k, v in params.items() if isinstance(v, (str, int, float, bool))}
+            self.actions.append(PlannedAction(kind, {**kept, "error": str(exc)},
+                                              firing.rule_name, change.name, failed=str(exc)))
+            return
         self.notes.extend(p.notes)
         if planned is None:
             return

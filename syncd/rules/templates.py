@@ -7,6 +7,7 @@ exposes Python. ``localtime`` formats an ISO timestamp in the configured time zo
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -16,6 +17,9 @@ import jinja2
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from syncd.core import marks
+from syncd.rules import limits
+
 VARIABLES = ("event", "rule", "similar", "ticket")
 MAX_OUTPUT = 30_000                 # Discourse's default max_post_length is 32000
 DEFAULT_TIME_FORMAT = "%Y-%m-%d %H:%M %Z"
@@ -23,6 +27,11 @@ DEFAULT_TIME_FORMAT = "%Y-%m-%d %H:%M %Z"
 
 class TemplateFailed(Exception):
     """A template could not be parsed or rendered; the message says why."""
+
+
+class TemplateTooCostly(TemplateFailed):
+    """Rendering went over a limit of ``syncd.rules.limits`` (time, output, value size):
+    the action fails with the reason and is not tried again."""
 
 
 @jinja2.pass_context
@@ -40,7 +49,7 @@ def localtime(ctx: jinja2.runtime.Context, value: Any, fmt: str = DEFAULT_TIME_F
     return moment.astimezone(tz).strftime(str(fmt))
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
+class _Sandbox(limits.Bounded, ImmutableSandboxedEnvironment):
     """Jinja2's sandbox (read-only too), where touching an unsafe attribute is an error at
     once instead of a silently empty value."""
 
@@ -49,9 +58,18 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                             f"{type(obj).__name__!r} value is not allowed in rules (unsafe)")
 
 
+_marking = threading.local()
+
+
+def _finalize(value: Any) -> Any:
+    """While a notify text renders, mark each ``{{ … }}`` value (``core/marks.py``)."""
+    return marks.mark(value) if getattr(_marking, "on", False) else value
+
+
 def _environment() -> _Sandbox:
-    env = _Sandbox(autoescape=False, trim_blocks=True, lstrip_blocks=True)
+    env = _Sandbox(autoescape=False, trim_blocks=True, lstrip_blocks=True, finalize=_finalize)
     env.filters["localtime"] = localtime
+    env.bound()
     return env
 
 
@@ -63,15 +81,24 @@ class Template:
     source: str
     compiled: jinja2.Template
     uses_similar: bool = False
+    loops: bool = True                  # loops or macros: rendering is watched line by line
 
-    def render(self, variables: Mapping[str, Any], tz: ZoneInfo | None = None) -> str:
-        """Render, or raise ``TemplateFailed`` (sandbox violations included)."""
+    def render(self, variables: Mapping[str, Any], tz: ZoneInfo | None = None,
+               marked: bool = False) -> str:
+        """Render, or raise ``TemplateFailed`` (sandbox violations included). ``marked``:
+        wrap interpolated values in ``core.marks`` so a channel can escape them."""
+        _marking.on = marked
         try:
-            text = self.compiled.render({**variables, "_tz": tz})
+            text = limits.bounded_render(self.compiled.generate({**variables, "_tz": tz}),
+                                         trace=self.loops)
+        except limits.TemplateLimit as exc:
+            raise TemplateTooCostly(f"template limit: {exc}") from None
         except jinja2.TemplateError as exc:
             raise TemplateFailed(f"{type(exc).__name__}: {exc}") from None
         except Exception as exc:  # a filter on bad data: still never a crash
             raise TemplateFailed(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            _marking.on = False
         return text[:MAX_OUTPUT]
 
 
@@ -84,9 +111,13 @@ def compile_template(source: Any) -> Template:
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateFailed(f"template syntax error on line {exc.lineno} of the template: "
                              f"{exc.message}") from None
+    try:
+        limits.check_static(tree)
+    except limits.TemplateLimit as exc:
+        raise TemplateFailed(f"template too costly to render: {exc}") from None
     unknown = sorted(meta.find_undeclared_variables(tree) - set(VARIABLES))
     if unknown:
         raise TemplateFailed(f"unknown variable '{unknown[0]}' in template "
                              f"(valid: {', '.join(VARIABLES)})")
     uses_similar = "similar" in meta.find_undeclared_variables(tree)
-    return Template(source, ENV.from_string(tree), uses_similar)
+    return Template(source, ENV.from_string(tree), uses_similar, limits.loops(tree))

@@ -29,7 +29,7 @@ def open_db(path: str | Path, synchronous: str = "full", migrate_now: bool = Tru
     path = str(path)
     try:
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_folder(Path(path).parent)
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -40,6 +40,8 @@ def open_db(path: str | Path, synchronous: str = "full", migrate_now: bool = Tru
         conn.execute("PRAGMA foreign_keys = ON")
         if migrate_now:
             migrate(db)
+        if path != ":memory:":
+            private_files(path)
     except (sqlite3.Error, OSError) as exc:
         raise StorageError(f"cannot open database {path}: {exc}. Check the path in 'database:' "
                            "and that syncd may write there.") from exc
@@ -134,13 +136,39 @@ def put_setting(conn: sqlite3.Connection, key: str, value: str) -> None:
                  (key, value, iso()))
 
 
+PRIVATE_FILE, PRIVATE_FOLDER = 0o600, 0o700
+
+
+def _private_folder(folder: Path) -> None:
+    """Create the data folder readable by syncd's user only (an existing one is left as
+    the admin made it)."""
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=PRIVATE_FOLDER, exist_ok=True)
+        os.chmod(folder, PRIVATE_FOLDER)
+
+
+def private_files(path: str | Path) -> None:
+    """The database holds the webhook secret: it and its WAL and SHM files are 0600."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        name = f"{path}{suffix}"
+        if os.path.exists(name) and (os.stat(name).st_mode & 0o777) != PRIVATE_FILE:
+            try:
+                os.chmod(name, PRIVATE_FILE)
+            except PermissionError:   # another user's file: say so when it matters
+                pass
+
+
 def backup(db: sqlite_utils.Database, target: str | Path) -> None:
-    """A consistent copy of the live database (SQLite's online backup API)."""
+    """A consistent copy of the live database (SQLite's online backup API), 0600 like the
+    database (it holds the webhook secret too)."""
+    os.close(os.open(str(target), os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+    os.chmod(str(target), PRIVATE_FILE)
     dest = sqlite3.connect(str(target))
     try:
         db.conn.backup(dest)
     finally:
         dest.close()
+    private_files(target)
 
 
 class Store:

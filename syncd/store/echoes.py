@@ -19,14 +19,15 @@ ECHO_TTL_SECONDS = 6 * 3600
 def expect(conn: sqlite3.Connection, ticket_id: int, kind: str, value: object,
            ttl: float = ECHO_TTL_SECONDS) -> None:
     """Record that syncd is about to cause ``kind`` (``category``, ``tag_added``,
-    ``tag_removed``, ``closed``, ``visibility``) with ``value`` on a ticket."""
+    ``tag_removed``, ``closed``, ``visibility``, ``assigned``, ``unassigned``) with ``value``
+    on a ticket."""
     conn.execute("INSERT INTO echoes (ticket_id, kind, value, created_at, expires_at) "
                  "VALUES (?, ?, ?, ?, ?)", (ticket_id, kind, _value(kind, value), iso(), later(ttl)))
 
 
 def _value(kind: str, value: object) -> str:
     """Tags compare without case (Discourse lowercases them by default)."""
-    return str(value).lower() if kind in ("tag_added", "tag_removed") else str(value)
+    return str(value).lower() if kind in ("tag_added", "tag_removed", "assigned") else str(value)
 
 
 def _key(change: Change) -> tuple[str, str] | None:
@@ -38,6 +39,10 @@ def _key(change: Change) -> tuple[str, str] | None:
         return "closed", str(change.name == "topic_closed")
     if change.name == "visibility_changed":
         return "visibility", str(change.new)
+    if change.name == "assigned":
+        return "assigned", _value("assigned", change.new)
+    if change.name == "unassigned":
+        return "unassigned", ""
     return None
 
 

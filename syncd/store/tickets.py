@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 from syncd.clock import iso
 from syncd.store.db import rows
-from syncd.core.tickets import Ticket
+from syncd.core.tickets import Requester, Ticket
 
 _JSON_FIELDS = ("tags", "likers")
 _BOOL_FIELDS = ("closed", "deleted", "has_topic", "has_first_post", "announced")
@@ -16,6 +16,7 @@ _COLUMNS = (
     "priority", "visibility", "likes", "likers", "author", "author_id", "body", "created_at",
     "updated_at", "first_response_at", "resolved_at", "accepted_post_id", "has_topic",
     "has_first_post", "announced", "topic_seq", "solution_seq",
+    "votes", "assignee", "assignee_type", "source", "requester",
 )
 
 
@@ -25,6 +26,9 @@ def _to_ticket(row: dict[str, Any], fired: Iterable[str] = ()) -> Ticket:
     data["likers"] = frozenset(json.loads(row["likers"] or "[]"))
     for key in _BOOL_FIELDS:
         data[key] = bool(row[key])
+    data["source"] = row.get("source") or "discourse"
+    data["requester"] = Requester.from_dict(json.loads(row["requester"])) \
+        if row.get("requester") else None
     return Ticket(**data, fired_rules=frozenset(fired))
 
 
@@ -50,6 +54,7 @@ def save(conn: sqlite3.Connection, ticket: Ticket, now: str | None = None) -> No
     values = {k: getattr(ticket, k) for k in _COLUMNS}
     values["tags"] = json.dumps(list(ticket.tags))
     values["likers"] = json.dumps(sorted(ticket.likers))
+    values["requester"] = json.dumps(ticket.requester.as_dict()) if ticket.requester else None
     for key in _BOOL_FIELDS:
         values[key] = int(values[key])
     values["first_seen_at"] = now or iso()

@@ -9,11 +9,29 @@ Answers carry ``Content-Type: application/json; charset=utf-8`` as Discourse's d
 Toggles: ``down`` (502), ``rate_limit_next(n, wait)`` (429 with ``Retry-After`` and
 ``extras.wait_seconds``), ``forbidden`` (403), and a rolling per-minute admin limit.
 Every request is kept in ``log`` as ``(method, path, query, json_body)``.
+
+Intake (additive): forum accounts with emails (``add_user``, kept in ``accounts``);
+``GET /admin/users/list/{flag}.json`` with ``email=`` (AdminUserIndexQuery's exact,
+lowercased match on the primary email; an array shaped as AdminUserListSerializer, admins
+only); ``Api-Username`` acting as that user (unknown users get 403
+``invalid_api_credentials`` as DefaultCurrentUserProvider answers; ``single_user_key`` makes
+the key act as ``system`` only); a new topic's title checked against
+``min_topic_title_length`` (15, 422 as Discourse words it); ``needs_approval`` users' topics
+answered ``action: enqueued`` (PostsController#backwards_compatible_json);
+``stall_next_create`` (the topic is made, its answer held); and ``emit_to(url, secret)``:
+every new topic is delivered to that URL as Discourse's webhooks do (``topic_created`` then
+the first post's ``post_created``, WebHookTopicViewSerializer / WebHookPostSerializer shapes
+with the topic's ``external_id``, signed ``sha256=`` + hex HMAC), from a thread after the
+answer, retried while syncd does not answer.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
+import itertools
 import json
 import re
+import threading
 import time
 from collections import deque
 from typing import Any
@@ -41,6 +59,19 @@ class DiscourseStandIn(StandIn):
         self.calls: deque[float] = deque()
         self.rejected_429 = 0
         self._next_topic, self._next_post = 1000, 5000
+        self.accounts: dict[str, dict[str, Any]] = {}
+        self.add_user("system", "no-reply@forum.example.com", admin=True, user_id=-1)
+        self.single_user_key = False
+        self.min_topic_title_length = 15
+        self.hooks: list[tuple[str, str]] = []          # (url, secret) that get webhooks
+        self.emitted: list[tuple[str, int, int]] = []   # (event, topic id, status syncd answered)
+        self._event_ids = itertools.count(70001)
+        self._emitters: list[threading.Thread] = []
+        self._acting: str | None = None
+        self.stall_creates = False
+        self.needs_approval: set[str] = set()   # users whose new topics go to the review queue
+        self.stall_release = threading.Event()
+        self._stalled = threading.Event()
 
     # --- set-up ------------------------------------------------------------------------
 
@@ -64,6 +95,23 @@ class DiscourseStandIn(StandIn):
         topic["post_ids"].append(post["id"])
         return post
 
+    def add_user(self, username: str, email: str, *, admin: bool = False, staged: bool = False,
+                 active: bool = True, suspended: bool = False, user_id: int | None = None) -> dict:
+        user = {"id": user_id if user_id is not None else 100 + len(self.accounts),
+                "username": username, "name": username.title(), "email": email.lower(),
+                "admin": admin, "moderator": False, "staged": staged, "active": active,
+                "suspended_till": "2099-01-01T00:00:00.000Z" if suspended else None,
+                "trust_level": 1}
+        self.accounts[username.lower()] = user
+        return user
+
+    def emit_to(self, url: str, secret: str) -> None:
+        self.hooks.append((url, secret))
+
+    def wait_emitted(self, timeout: float = 10.0) -> None:
+        for thread in list(self._emitters):
+            thread.join(timeout)
+
     def rate_limit_next(self, n: int = 1, wait: float = 1.0) -> None:
         self._limited += [wait] * n
 
@@ -77,6 +125,18 @@ class DiscourseStandIn(StandIn):
     # --- serving -----------------------------------------------------------------------
 
     def handle(self, method, path, query, headers, body):
+        answer = self._handle(method, path, query, headers, body)
+        if self._stalled.is_set() and method == "POST" and path == "/posts.json":
+            self._stalled.clear()
+            self.stall_release.wait(60)   # the topic is made; the answer waits (outside the lock)
+        return answer
+
+    def stall_next_create(self) -> None:
+        """The next new topic is made at once but its answer is held until
+        ``stall_release`` is set: a client killed meanwhile never hears of it."""
+        self.stall_creates = True
+
+    def _handle(self, method, path, query, headers, body):
         payload = json.loads(body) if body and body.strip().startswith(b"{") else (
             {k: v[-1] for k, v in parse_qs(body.decode()).items()} if body else {})
         with self.lock:
@@ -97,6 +157,11 @@ class DiscourseStandIn(StandIn):
             if any(path.startswith(p) for p in self.forbidden):
                 return 403, JSON, {"errors": ["You are not permitted to view the requested resource."],
                                    "error_type": "invalid_access"}
+            acting = (headers.get("Api-Username") or "system").lower()
+            if acting not in self.accounts or (self.single_user_key and acting != "system"):
+                return 403, JSON, {"errors": ["You supplied invalid authentication credentials."],
+                                   "error_type": "invalid_access"}
+            self._acting = self.accounts[acting]["username"]
             return self._route(method, path, parse_qs(query), payload)
 
     def _over_limit(self) -> bool:
@@ -115,6 +180,7 @@ class DiscourseStandIn(StandIn):
         ("GET", r"^/t/external_id/([^/]+)\.json$", "_by_external_id"),
         ("GET", r"^/categories\.json$", "_categories"),
         ("POST", r"^/posts\.json$", "_create_post"),
+        ("GET", r"^/admin/users/list/(\w+)\.json$", "_admin_users"),
         ("PUT", r"^/t/-/(\d+)\.json$", "_update_topic"),
         ("PUT", r"^/t/(\d+)/status\.json$", "_status"),
         ("PUT", r"^/t/(\d+)/convert-topic/(private|public)$", "_convert"),
@@ -145,7 +211,28 @@ class DiscourseStandIn(StandIn):
         view["post_stream"] = {"posts": posts, "stream": list(topic["post_ids"])}
         view["details"] = {"allowed_groups": [{"id": i + 1, "name": g}
                                               for i, g in enumerate(topic["allowed_groups"])]}
+        first = self.posts[topic["post_ids"][0]] if topic["post_ids"] else None
+        if first is not None:
+            view["details"]["created_by"] = {"id": self._user_id(first["username"]),
+                                             "username": first["username"]}
+        if topic.get("external_id"):
+            view["external_id"] = topic["external_id"]
         return 200, JSON, view
+
+    def _user_id(self, username):
+        user = self.accounts.get((username or "").lower())
+        return user["id"] if user else None
+
+    def _admin_users(self, flag, query, payload):
+        acting = self.accounts[(self._acting or "system").lower()]
+        if not acting["admin"]:
+            return 403, JSON, {"errors": ["You are not permitted to view the requested resource."],
+                               "error_type": "invalid_access"}
+        email = (query.get("email") or [""])[-1].lower()
+        found = [u for u in self.accounts.values() if (not email or u["email"] == email)
+                 and u["username"] != "system"]
+        show = (query.get("show_emails") or ["false"])[-1] == "true"
+        return 200, JSON, [{k: v for k, v in u.items() if show or k != "email"} for u in found]
 
     def _get_posts(self, topic_id, query, payload):
         ids = [int(i) for i in query.get("post_ids[]", [])]
@@ -174,19 +261,102 @@ class DiscourseStandIn(StandIn):
             topic = self._topic(payload["topic_id"])
             if topic is None:
                 return 404, JSON, {"errors": ["not found"]}
-            post = self._add_post(topic, "system", payload["raw"])
+            post = self._add_post(topic, self._acting or "system", payload["raw"])
             return 200, JSON, self._post_view(post, raw=True)
         ext = payload.get("external_id")
         if ext and any(t.get("external_id") == ext for t in self.topics.values()):
             return 422, JSON, {"errors": ["External has already been taken"]}
+        title = payload.get("title", "")
+        if payload.get("archetype") != "private_message" and any(
+                t["title"].lower() == title.strip().lower() and t["archetype"] == "regular"
+                for t in self.topics.values()):   # TopicTitleUniquenessValidator (PMs exempt)
+            return 422, JSON, {"errors": ["Title has already been used"]}
+        if len(title.strip()) < self.min_topic_title_length:
+            return 422, JSON, {"errors": [f"Title is too short (minimum is "
+                                          f"{self.min_topic_title_length} characters)"]}
+        if (self._acting or "").lower() in self.needs_approval:
+            # PostsController#backwards_compatible_json: an enqueued post is not the root
+            self._next_post += 1
+            return 200, JSON, {"success": True, "action": "enqueued", "pending_count": 1,
+                               "pending_post": {"id": self._next_post, "raw": payload["raw"]}}
         self._next_topic += 1
         pm = payload.get("archetype") == "private_message"
-        topic = self.add_topic(self._next_topic, payload.get("title", ""),
+        tags = payload.get("tags") or []
+        topic = self.add_topic(self._next_topic, title,
                                category_id=None if pm else payload.get("category"),
-                               author="system", raw=payload["raw"], external_id=ext,
+                               author=self._acting or "system", raw=payload["raw"],
+                               external_id=ext, tags=[t for t in tags if isinstance(t, str)],
                                archetype="private_message" if pm else "regular",
                                recipients=payload.get("target_recipients"))
-        return 200, JSON, self._post_view(self.posts[topic["post_ids"][0]], raw=True)
+        first = self.posts[topic["post_ids"][0]]
+        if self.stall_creates:
+            self.stall_creates = False
+            self._stalled.set()
+        if self.hooks and not pm:
+            thread = threading.Thread(target=self._emit, args=(topic, first), daemon=True)
+            self._emitters.append(thread)
+            thread.start()
+        return 200, JSON, {**self._post_view(first, raw=True), "topic_slug": topic["slug"]}
+
+    # --- webhooks, as Discourse's WebHook jobs send them ------------------------------------
+
+    def _emit(self, topic: dict, post: dict) -> None:
+        import requests
+        time.sleep(0.05)   # Sidekiq: after the API answer
+        user = self.accounts.get(post["username"].lower()) or {"id": None, "name": None}
+        basic = {"id": user["id"], "username": post["username"], "name": user.get("name"),
+                 "avatar_template": f"/user_avatar/forum/{post['username']}/{{size}}/1_2.png"}
+        cat = next((c["slug"] for c in CATEGORIES if c["id"] == topic["category_id"]), None)
+        topic_body = {"topic": {
+            "id": topic["id"], "title": topic["title"], "fancy_title": topic["title"],
+            "posts_count": 1, "created_at": post["created_at"], "views": 0, "reply_count": 0,
+            "like_count": 0, "last_posted_at": post["created_at"], "visible": True,
+            "closed": False, "archived": False, "archetype": "regular", "slug": topic["slug"],
+            "category_id": topic["category_id"], "word_count": len(post["raw"].split()),
+            "deleted_at": None, "user_id": user["id"], "featured_link": None,
+            "pinned_globally": False, "pinned_at": None, "pinned_until": None, "unpinned": None,
+            "pinned": False, "highest_post_number": 1, "deleted_by": None, "bookmarked": False,
+            "participant_count": 1, "thumbnails": None, "created_by": basic, "last_poster": basic,
+            "tags": topic["tags"], "tags_descriptions": {},
+            **({"external_id": topic["external_id"]} if topic.get("external_id") else {})}}
+        admin = bool(user.get("admin"))
+        post_body = {"post": {
+            "id": post["id"], "name": user.get("name"), "username": post["username"],
+            "avatar_template": basic["avatar_template"], "created_at": post["created_at"],
+            "cooked": post["cooked"], "post_number": 1, "post_type": 1, "posts_count": 1,
+            "updated_at": post["created_at"], "reply_count": 0, "reply_to_post_number": None,
+            "quote_count": 0, "incoming_link_count": 0, "reads": 0, "score": 0,
+            "topic_id": topic["id"], "topic_slug": topic["slug"], "topic_title": topic["title"],
+            "category_id": topic["category_id"], "display_username": user.get("name"),
+            "primary_group_name": None, "flair_name": None, "flair_group_id": None,
+            "version": 1, "user_title": None, "bookmarked": False, "raw": post["raw"],
+            "moderator": False, "admin": admin, "staff": admin, "user_id": user["id"],
+            "hidden": False, "trust_level": user.get("trust_level", 1), "deleted_at": None,
+            "user_deleted": False, "edit_reason": None, "wiki": False,
+            "post_url": f"/t/{topic['slug']}/{topic['id']}/1", "topic_posts_count": 1,
+            "topic_filtered_posts_count": 1, "topic_archetype": "regular",
+            "category_slug": cat}}
+        for url, secret in self.hooks:
+            for event, kind, body in (("topic_created", "topic", topic_body),
+                                      ("post_created", "post", post_body)):
+                raw = json.dumps(body).encode()
+                headers = {
+                    "Content-Type": "application/json", "User-Agent": "Discourse/2026.3.0-latest",
+                    "X-Discourse-Instance": self.base_url,
+                    "X-Discourse-Event-Id": str(next(self._event_ids)),
+                    "X-Discourse-Event-Type": kind, "X-Discourse-Event": event,
+                    "X-Discourse-Event-Signature": "sha256=" + hmac.new(
+                        secret.encode(), raw, hashlib.sha256).hexdigest()}
+                status = 0
+                for _ in range(120):   # Discourse retries a failed delivery; bounded here
+                    try:
+                        status = requests.post(url, data=raw, headers=headers, timeout=10).status_code
+                    except requests.RequestException:
+                        status = 0
+                    if 0 < status < 500:
+                        break
+                    time.sleep(0.25)
+                self.emitted.append((event, topic["id"], status))
 
     def _update_topic(self, topic_id, query, payload):
         topic = self._topic(topic_id)

@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import replace
 
-from syncd.core.tickets import Ticket
+from syncd.core.tickets import Requester, Ticket
 from syncd.errors import TransientError
 from syncd.importers.freshdesk import mapping, plan as shared
 from syncd.importers.freshdesk.client import Refused
@@ -231,7 +231,16 @@ class TicketSteps:
             updated_at=call.fields.get("updated_at"),
             first_response_at=mapped_first_response(mapped),
             resolved_at=call.fields.get("updated_at") if resolved else None,
-            has_topic=True, has_first_post=True, announced=True)
+            has_topic=True, has_first_post=True, announced=True, source="freshdesk",
+            requester=self._requester(call.fields.get("requester_id")))
+
+    def _requester(self, user_id: str | None) -> Requester | None:
+        row = imports.get(self._conn(), "user", user_id) if user_id else None
+        if row and row["state"] == "alias":
+            row = imports.get(self._conn(), "user", row["ref"])
+        if row is None:
+            return Requester(None, None, "freshdesk") if user_id else None
+        return Requester(row["ref"], row["email"], "freshdesk")
 
     def category_for_id(self, call: mapping.TopicCall) -> int | None:
         return self.plan.group_categories.get(str(call.fields.get("group_id") or ""),

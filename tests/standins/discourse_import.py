@@ -13,7 +13,7 @@ Followed from Discourse's source (notes in docs/import.md):
   raw at least ``min_post_length`` and at most ``max_post_length``; ``whisper`` only the
   string ``"true"`` makes a whisper (post_type 4), and only for staff or members of
   ``whispers_allowed_groups`` (403 otherwise).
-- ``GET /admin/users/list/{query}.json?email=`` (``AdminUserIndexQuery#filter_by_search``),
+- (the base stand-in answers ``GET /admin/users/list/{flag}.json?email=``),
   ``GET /session/current.json``, ``GET|PUT /admin/site_settings``, ``GET /groups/{name}.json``,
   ``PUT /groups/{id}/members.json`` (422 when all are members already),
   ``PUT /topics/bulk.json`` (``operation[type]=close``), ``include_raw`` on topic reads.
@@ -21,7 +21,6 @@ Followed from Discourse's source (notes in docs/import.md):
 from __future__ import annotations
 
 import re
-import threading
 import time
 from typing import Any
 
@@ -47,7 +46,6 @@ class ImportDiscourseStandIn(DiscourseStandIn):
         ("GET", r"^/admin/site_settings\.json$", "_settings"),
         ("PUT", r"^/admin/site_settings/(\w+)\.json$", "_set_setting"),
         ("POST", r"^/users\.json$", "_create_user"),
-        ("GET", r"^/admin/users/list/(\w+)\.json$", "_list_users"),
         ("GET", r"^/groups/([\w.-]+)\.json$", "_group"),
         ("PUT", r"^/groups/(\d+)/members\.json$", "_add_members"),
         ("PUT", r"^/topics/bulk\.json$", "_bulk"),
@@ -55,29 +53,25 @@ class ImportDiscourseStandIn(DiscourseStandIn):
     ]
 
     def __init__(self, *args: Any, **kwargs: Any):
+        self._emails: set[str] = set()
         super().__init__(*args, **kwargs)
         self.site_settings = dict(DEFAULT_SETTINGS)
-        self.users: dict[str, dict[str, Any]] = {}
         self.groups = {"support-agents": {"id": 41, "name": "support-agents", "automatic": False,
                                           "members": set()},
                        "staff": {"id": 3, "name": "staff", "automatic": True, "members": set()}}
-        self._next_user = 100
-        self._request = threading.local()
         self._externals: dict[str, int] = {}       # external_id → topic id (fast look-ups)
-        self._emails: set[str] = set()
         self.uploads: dict[str, dict] = {}
         self.first_at: float | None = None         # monotonic times of the first and last call
         self.last_at: float | None = None
-        self.add_user("system", "no-reply@example.invalid", admin=True, user_id=-1)
 
-    def add_user(self, username: str, email: str, admin: bool = False, active: bool = True,
-                 user_id: int | None = None) -> dict:
-        if user_id is None:
-            self._next_user += 1
-            user_id = self._next_user
-        user = {"id": user_id, "username": username, "email": email.lower(), "admin": admin,
-                "active": active, "approved": admin}
-        self.users[username.lower()] = user
+    @property
+    def users(self) -> dict[str, dict[str, Any]]:
+        """The forum's accounts by lowercased username (the base stand-in's ``accounts``)."""
+        return self.accounts
+
+    def add_user(self, username: str, email: str, **kw: Any) -> dict:
+        user = super().add_user(username, email, **kw)
+        user.setdefault("approved", bool(kw.get("admin")))
         self._emails.add(user["email"])
         return user
 
@@ -86,19 +80,17 @@ class ImportDiscourseStandIn(DiscourseStandIn):
             now = time.monotonic()
             self.first_at = self.first_at or now
             self.last_at = now
-        self._request.acting = (headers.get("Api-Username") or "system").lower()
         return super().handle(method, path, query, headers, body)
 
     @property
     def acting(self) -> str:
-        """The Api-Username of the request this thread serves."""
-        return getattr(self._request, "acting", "system")
+        """The Api-Username of the request being routed (set under the lock)."""
+        return (self._acting or "system").lower()
 
     def _route(self, method, path, query, payload):
-        actor = self.users.get(self.acting or "")
-        if actor is None or not actor["active"]:
-            return 403, JSON, {"errors": ["You are not permitted to view the requested resource. "
-                                          "The API username or key is invalid."],
+        actor = self.accounts.get(self.acting)
+        if actor is None or not actor["active"]:   # DefaultCurrentUserProvider: inactive users
+            return 403, JSON, {"errors": ["You supplied invalid authentication credentials."],
                                "error_type": "invalid_access"}
         return super()._route(method, path, query, payload)
 
@@ -167,7 +159,8 @@ class ImportDiscourseStandIn(DiscourseStandIn):
             return 200, JSON, {"success": False, "message": "errors", "errors": errors,
                                "values": {"username": username, "email": email}}
         admin = self._admin()
-        user = self.add_user(username, email, active=bool(admin and payload.get("active") is True))
+        user = self.add_user(username, email, active=bool(admin and payload.get("active") is True),
+                             user_id=self._next_user_id())
         user["approved"] = bool(admin and payload.get("approved") is True)
         user["name"] = payload.get("name")
         answer = {"success": True, "active": user["active"], "message": "Your account is active."}
@@ -175,13 +168,8 @@ class ImportDiscourseStandIn(DiscourseStandIn):
             answer["user_id"] = user["id"]
         return 200, JSON, answer
 
-    def _list_users(self, query_name, query, payload):
-        if not self._admin():
-            return 403, JSON, {"errors": ["not permitted"]}
-        email = (query.get("email") or [""])[-1].lower()
-        found = [u for u in self.users.values() if not email or u["email"] == email]
-        return 200, JSON, [{"id": u["id"], "username": u["username"], "active": u["active"]}
-                           for u in found]
+    def _next_user_id(self) -> int:
+        return 100 + len(self.accounts)
 
     # --- posts ---------------------------------------------------------------------------
 

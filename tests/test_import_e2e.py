@@ -265,3 +265,25 @@ def test_tags_the_requester_may_not_create_are_dropped_once_and_reported(tmp_pat
         assert_exactly_once(forum, folder)
         status = run(cfg, "status", "--problems").output
     assert status.count("imported without them") == 4
+
+
+def test_a_topic_held_for_review_is_a_failure_with_what_to_do_and_the_rest_goes_on(tmp_path):
+    """Discourse answers `action: enqueued` (the review queue): that ticket fails with the
+    reason, its notes wait; every other ticket is imported."""
+    from syncd.importers.freshdesk.reader import ExportReader
+    folder = small_export(tmp_path)
+    held = next(t for t in ExportReader(folder).tickets())
+    with ImportDiscourseStandIn(api_key=KEY) as forum:
+        cfg = config(tmp_path, forum.base_url)
+        out = run(cfg, "freshdesk", "--export", str(folder), "--dry-run")
+        requester = next(line.split(" as ")[1].split(",")[0] for line in out.output.splitlines()
+                         if line.startswith(f"would create topic fd-{held.id} "))
+        forum.needs_approval.add(requester.lower())
+        out = run(cfg, "freshdesk", "--export", str(folder), "--set-site-settings",
+                  "--calls-per-minute", "100000")
+        assert out.exit_code == 0, out.output
+        assert "review queue" in out.output
+        externals = {t["external_id"] for t in forum.topics.values()}
+    assert f"fd-{held.id}" not in externals
+    assert len(externals) == expected(folder)["topics"] - sum(
+        1 for t in ExportReader(folder).tickets() if str(t.requester_id) == str(held.requester_id))

@@ -87,7 +87,9 @@ def test_the_count_matches_the_records(tmp_path):
     counts = reader.count()
     tickets = list(reader.tickets())
     assert counts == {"users": len(list(reader.users())), "tickets": len(tickets),
-                      "notes": sum(len(t.notes) for t in tickets)}
+                      "notes": sum(len(t.notes) for t in tickets),
+                      "attachments": sum(len(t.attachments) + sum(len(n.attachments) for n in t.notes)
+                                         for t in tickets)}
 
 
 def test_reading_is_streamed_in_constant_memory(tmp_path):

@@ -123,6 +123,8 @@ def test_ctrl_c_stops_cleanly_saying_how_to_resume(tmp_path):
         cfg = config(tmp_path, forum.base_url)
         proc = _spawn(cfg, folder, rate="3000")
         assert wait_for(lambda: len(forum.writes()) >= 30 or proc.poll() is not None, timeout=60)
+        assert wait_for(lambda: '"running": true' in run(cfg, "status", "--json").output, timeout=30), \
+            "syncd import status sees the run from the database while it goes"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 2
         err = proc.stderr.read().decode()

@@ -184,9 +184,11 @@ def _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staf
     remaining = max(0, total - done)
     companies = len(reader.named("companies", ("company", "customer")))
     click.echo(f"export: {counts['users']:,} users, {counts['tickets']:,} tickets, "
-               f"{counts['notes']:,} notes, {len(names)} groups, {companies} companies (not "
-               f"mapped); {done:,} items done before")
-    click.echo(preflight.estimate(remaining + remaining // 1000 + 10, rate))
+               f"{counts['notes']:,} notes, {counts['attachments']:,} attachments, {len(names)} "
+               f"groups, {companies} companies (not mapped); {done:,} items done before")
+    uploads = imports.counts(db.conn).get("upload", {}).get("done", 0)
+    todo = remaining + max(0, counts["attachments"] - uploads)
+    click.echo(preflight.estimate(todo + todo // 1000 + 10, rate))
     sink = _rules_sink(settings, store) if run_rules else None
     from syncd.importers.freshdesk.attachments import AttachmentUploader
     api = _freshdesk_api(freshdesk_url, store) if freshdesk_url else None

@@ -321,14 +321,15 @@ class ExportReader:
     # --- the quick count for the estimate ------------------------------------------------
 
     def count(self) -> dict[str, int]:
-        """Users, tickets and notes by counting start tags in the raw bytes (fast, constant
+        """Users, tickets, notes and attachments by counting start tags in the raw bytes (fast, constant
         memory; a truncated file may count one record too many)."""
         users = sum(_count_tag(p, b"<user>") + _count_tag(p, b"<agent>") for p in self.files("users"))
-        tickets = notes = 0
+        tickets = notes = attachments = 0
         for path in self.files("tickets"):
             tickets += _count_tag(path, b"<helpdesk-ticket>")
             notes += _count_tag(path, b"<helpdesk-note>")
-        return {"users": users, "tickets": tickets, "notes": notes}
+            attachments += _count_tag(path, b"<attachment_url>") + _count_tag(path, b"<attachment-url>")
+        return {"users": users, "tickets": tickets, "notes": notes, "attachments": attachments}
 
 
 def _int(value: Any) -> int | None:

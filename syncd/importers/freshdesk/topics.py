@@ -140,7 +140,7 @@ class TicketSteps:
         for attempt in range(3):
             try:
                 data = self.client.call("POST", "/posts.json", json=params, as_user=call.author_id)
-                return int(data["topic_id"]), data.get("id")
+                return created_id(data, "topic_id"), data.get("id")
             except Refused as exc:
                 text = str(exc).lower()
                 if attempt == 2 or exc.status != 422:
@@ -182,7 +182,7 @@ class TicketSteps:
             try:
                 data = self.client.call("POST", "/posts.json", json=mapping.post_params(post, topic_id),
                                         as_user=post.author_id)
-                found, how = int(data["id"]), "created"
+                found, how = created_id(data, "id"), "created"
             except Refused as exc:
                 with transaction(db) as conn:
                     imports.finish(conn, "post", post.source_id, "failed", str(exc), ref=ticket.id)
@@ -245,6 +245,19 @@ class TicketSteps:
     def category_for_id(self, call: mapping.TopicCall) -> int | None:
         return self.plan.group_categories.get(str(call.fields.get("group_id") or ""),
                                               self.plan.category_id)
+
+
+def created_id(data: dict, key: str) -> int:
+    """The new topic's or post's id; a post held for review (``action: enqueued``) is a
+    refusal the admin can act on."""
+    if data.get("action") == "enqueued":
+        raise Refused("Discourse put the post in the review queue instead of posting it "
+                      "(approve_unless_trust_level, review_every_post or a watched word): "
+                      "change that for the import, reject the queued post, and run again", 422)
+    try:
+        return int(data[key])
+    except (KeyError, TypeError, ValueError):
+        raise Refused(f"Discourse answered without a {key}: {str(data)[:200]}", 422) from None
 
 
 def mapped_first_response(mapped: mapping.MappedTicket) -> str | None:

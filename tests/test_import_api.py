@@ -76,7 +76,8 @@ def test_a_429_is_waited_out(tmp_path):
 
 def test_catch_up_adds_new_notes_to_imported_topics_and_new_tickets_once(tmp_path, monkeypatch):
     """--freshdesk-url: a ticket changed after the export gets its new note in its topic;
-    a ticket created after it becomes a topic; a second run adds nothing."""
+    a ticket created after it becomes a topic, by a contact made after the export (read
+    from /api/v2/contacts/{id}); a second run adds nothing."""
     from standins.discourse_import import ImportDiscourseStandIn
     from test_import_e2e import KEY, config, run, small_export
     from syncd.importers.freshdesk.reader import ExportReader
@@ -84,7 +85,7 @@ def test_catch_up_adds_new_notes_to_imported_topics_and_new_tickets_once(tmp_pat
     old = next(t for t in ExportReader(folder).tickets() if t.status == 2)
     monkeypatch.setenv("FRESHDESK_API_KEY", "fd-key-not-real")
     changed = {**_ticket(int(old.display_id), "2025-01-01T00:00:00Z"), "requester_id": int(old.requester_id)}
-    new = {**_ticket(555555, "2025-01-02T00:00:00Z"), "requester_id": 5001}
+    new = {**_ticket(555555, "2025-01-02T00:00:00Z"), "requester_id": 777}
     with ImportDiscourseStandIn(api_key=KEY) as forum, responses.RequestsMock() as rsps:
         rsps.add_passthru(forum.base_url)
         rsps.add(responses.GET, f"{URL}/api/v2/tickets", json=[changed, new])
@@ -95,12 +96,17 @@ def test_catch_up_adds_new_notes_to_imported_topics_and_new_tickets_once(tmp_pat
         rsps.add(responses.GET, f"{URL}/api/v2/tickets/{old.display_id}/conversations",
                  json=old_notes + [later])
         rsps.add(responses.GET, f"{URL}/api/v2/tickets/555555/conversations", json=[])
+        rsps.add(responses.GET, f"{URL}/api/v2/contacts/777",
+                 json={"id": 777, "name": "Late Comer", "email": "late@example.edu"})
         cfg = config(tmp_path, forum.base_url)
         for _ in range(2):
             out = run(cfg, "freshdesk", "--export", str(folder), "--set-site-settings",
                       "--calls-per-minute", "100000", "--freshdesk-url", URL)
             assert out.exit_code == 0, out.output
         got = forum.imported()
+        late = next(t for t in forum.topics.values() if t["external_id"] == "fd-d555555")
+        assert forum.posts[late["post_ids"][0]]["username"] == "Late_Comer"
+    assert got["users"].count("late@example.edu") == 1
     assert got["notes"].count("4000001") == 1
     assert got["topics"].count("fd-d555555") == 1
     assert got["topics"].count(f"fd-{old.id}") == 1

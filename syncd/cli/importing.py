@@ -194,7 +194,8 @@ def _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staf
     api = _freshdesk_api(freshdesk_url, store) if freshdesk_url else None
     uploader = AttachmentUploader(store, client, api.fresh_attachments if api else None)
     job = FreshdeskImport(store, client, reader, plan, workers=workers, sink=sink,
-                          catch_up=api.changed_tickets if api else None, uploader=uploader)
+                          catch_up=api.changed_tickets if api else None, uploader=uploader,
+                          fetch_user=api.user if api else None)
     with transaction(db) as conn:
         run_id = imports.start_run(conn, str(Path(export_dir).resolve()), rate, total)
     progress = _Progress(store, run_id, job, client, total, done)

@@ -22,12 +22,16 @@ import requests
 from syncd import logs
 from syncd.clock import iso, parse
 from syncd.errors import SyncdError, TransientError
-from syncd.importers.freshdesk.reader import Attachment, Note, Ticket
+from syncd.importers.freshdesk.reader import Attachment, Note, Ticket, User
 
 log = logs.get("syncd.importers")
 PER_PAGE = 100
 MAX_PAGES = 300
 RETRIES = 6
+
+
+class NotFound(SyncdError):
+    """Freshdesk answered 404."""
 
 
 class FreshdeskApi:
@@ -58,6 +62,8 @@ class FreshdeskApi:
                                      "FRESHDESK_API_KEY (Profile settings → Your API key).")
                 if r.status_code < 400:
                     return r.json()
+                if r.status_code == 404:
+                    raise NotFound(f"Freshdesk has no {path}")
                 if r.status_code < 500:
                     raise SyncdError(f"Freshdesk refused GET {path} ({r.status_code}): {r.text[:200]}")
                 error = TransientError(f"Freshdesk answered {r.status_code} to GET {path}")
@@ -114,6 +120,21 @@ class FreshdeskApi:
             updated_at=_when(item.get("updated_at")), notes=tuple(notes),
             attachments=_attachments(item.get("attachments")), tags=tuple(item.get("tags") or ()),
             fields={"custom_fields": item.get("custom_fields") or {}, "from": "api"}, file="API")
+
+    def user(self, user_id: str) -> User | None:
+        """A contact, else an agent (``/api/v2/contacts/{id}``, ``/api/v2/agents/{id}``),
+        as the export's user; None when Freshdesk has neither."""
+        for path, agent in ((f"/api/v2/contacts/{user_id}", False), (f"/api/v2/agents/{user_id}", True)):
+            try:
+                data = self._get(path)
+            except NotFound:
+                continue
+            person = data.get("contact") if agent else data
+            if isinstance(person, dict):
+                return User(id=str(user_id), name=(person.get("name") or "").strip(),
+                            email=(person.get("email") or "").strip() or None, agent=agent,
+                            created_at=_when(data.get("created_at")), file="API")
+        return None
 
     def fresh_attachments(self, ticket: Ticket) -> dict[str, str]:
         """Attachment id → a fresh link, for a ticket of the export (its and its notes')."""

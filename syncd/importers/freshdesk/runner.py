@@ -46,12 +46,13 @@ class FreshdeskImport(UserSteps, TicketSteps):
     def __init__(self, store: Store, client: ImportClient, reader: ExportReader, plan: Plan,
                  workers: int = 4, sink: TicketSink | None = None,
                  catch_up: Callable[[str | None], Iterable[FdTicket]] | None = None,
-                 uploader: Any = None):
+                 uploader: Any = None, fetch_user: Callable[[str], Any] | None = None):
         self.store, self.client, self.reader, self.plan = store, client, reader, plan
         self.workers = max(1, workers)
         self.sink = sink or save_ticket_quietly
         self.catch_up = catch_up       # the API catch-up, after the export: (newest) → tickets
         self.uploader = uploader       # attachments into the forum (None: named only)
+        self.fetch_user = fetch_user   # a user the catch-up meets who was not in the export
         self.newest_updated: str | None = None
         self.tally = Tally()
         self.stop = threading.Event()
@@ -70,7 +71,11 @@ class FreshdeskImport(UserSteps, TicketSteps):
         self._pool(self._noting_newest(self.reader.tickets()), self.import_ticket, on_tick, by_id)
         if self.catch_up is not None and not self.stop.is_set():
             self.phase = "catch-up"
-            self._pool(self.catch_up(self.newest_updated), self.import_ticket, on_tick, by_id)
+            tickets = self.catch_up(self.newest_updated)
+            if self.fetch_user is not None:
+                tickets = self.users_first(tickets, self.fetch_user)
+            self._pool(tickets, self.import_ticket, on_tick, by_id)
+            self.add_members()
         self.phase = "closing"
         self.close_resolved()
         self.phase = "done"

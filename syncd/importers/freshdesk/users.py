@@ -25,31 +25,48 @@ class UserSteps:
     """Mixed into ``FreshdeskImport`` (runner.py): ``store``, ``client``, ``plan``,
     ``reader``, ``tally``, ``stop``, ``_problem`` and ``_backoff`` come from there."""
 
-    def _planned_users(self) -> Iterable[User]:
+    def _planned_users(self, users: Iterable[User] | None = None) -> Iterable[User]:
         """Choose each user's username and email here, in one thread, so that duplicates
         are seen; the workers only send."""
-        for user in self.reader.users():
+        for user in self.reader.users() if users is None else users:
             if self.stop.is_set():
                 return
-            db = self.store.db()
-            row = imports.get(db.conn, "user", user.id)
-            if row and row["state"] in ("done", "skipped", "alias"):
-                self.tally.add("skipped", "user")
-                continue
-            if row is None:
-                if self._merge_duplicate(db, user):
-                    continue
-                conn = db.conn
-                call = mapping.map_user(user, lambda name, c=conn: imports.username_taken(c, name),
-                                        self.plan.limits)
-                with transaction(db) as conn:
-                    conn.execute(
-                        "INSERT INTO import_map (source, kind, source_id, state, ref, email, agent,"
-                        " updated_at) VALUES ('freshdesk', 'user', ?, 'planned', ?, ?, ?, ?)",
-                        (user.id, call.username, call.email, int(user.agent), _now()))
-                    for text in call.problems:
-                        self._problem(conn, user.file, f"user {user.id}", text, "warning")
-            yield user
+            if self._plan_user(user):
+                yield user
+
+    def _plan_user(self, user: User) -> bool:
+        """Plan one user; False when there is nothing to send (done, or an alias)."""
+        db = self.store.db()
+        row = imports.get(db.conn, "user", user.id)
+        if row and row["state"] in ("done", "skipped", "alias"):
+            self.tally.add("skipped", "user")
+            return False
+        if row is None:
+            if self._merge_duplicate(db, user):
+                return False
+            conn = db.conn
+            call = mapping.map_user(user, lambda name, c=conn: imports.username_taken(c, name),
+                                    self.plan.limits)
+            with transaction(db) as conn:
+                conn.execute(
+                    "INSERT INTO import_map (source, kind, source_id, state, ref, email, agent,"
+                    " updated_at) VALUES ('freshdesk', 'user', ?, 'planned', ?, ?, ?, ?)",
+                    (user.id, call.username, call.email, int(user.agent), _now()))
+                for text in call.problems:
+                    self._problem(conn, user.file, f"user {user.id}", text, "warning")
+        return True
+
+    def users_first(self, tickets: Iterable, fetch) -> Iterable:
+        """The catch-up's tickets, each after its requester and note authors who were not in
+        the export (``fetch(user_id)`` → ``User`` or None), created here in this thread."""
+        for ticket in tickets:
+            wanted = {ticket.requester_id, *(n.user_id for n in ticket.notes)} - {None}
+            for uid in sorted(wanted):
+                if imports.get(self.store.db().conn, "user", uid) is None:
+                    user = fetch(uid)
+                    if user is not None and self._plan_user(user):
+                        self.import_user(user)
+            yield ticket
 
     def _merge_duplicate(self, db, user: User) -> bool:
         """A second Freshdesk user with an email already seen: an alias of the first (one

@@ -60,7 +60,8 @@ def test_sigkill_at_ten_random_points_then_a_rerun_leaves_exactly_one_of_each(tm
 def test_a_lost_network_stops_with_a_resume_message_and_the_rerun_finishes(tmp_path, monkeypatch):
     """Discourse unreachable mid-import: the run stops saying how to resume; the same
     command again carries on and nothing is doubled."""
-    from syncd.importers.freshdesk import plan as shared
+    from syncd.importers.freshdesk import client, plan as shared
+    monkeypatch.setattr(client, "READ_RETRIES", 1)
     monkeypatch.setattr(shared, "NETWORK_TRIES", 2)
     monkeypatch.setattr(shared, "BACKOFF_MAX", 0.01)
     folder = small_export(tmp_path)

@@ -214,10 +214,14 @@ def _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staf
     finally:
         progress.finish(status, message)
     _summary(store, job, client)
+    from syncd import logs
+    logs.get("syncd.importers").info(
+        "import_finished", status=status, calls=client.calls, rate_limited=client.rate_limited,
+        created=dict(job.tally.created), failed=dict(job.tally.failed))
     if status != "done":
         raise SyncdError(f"{message}. Progress is saved: run the same command again to resume"
-                         + (" (the site settings are restored when it finishes)."
-                            if set_site_settings else "."))
+                         + (". The site settings stay set for the import until it finishes "
+                            "(or: syncd import restore-settings)." if set_site_settings else "."))
 
 
 class _Progress:

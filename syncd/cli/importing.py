@@ -334,8 +334,10 @@ def _freshdesk_api(url: str, store):
 
 
 @import_group.command("restore-settings")
+@click.option("--calls-per-minute", type=click.FloatRange(min=1), default=None,
+              help="The site's admin-API budget (default: discourse.api_calls_per_minute).")
 @with_settings
-def restore_settings(settings: Settings) -> None:
+def restore_settings(settings: Settings, calls_per_minute: float | None) -> None:
     """Put back the site settings --set-site-settings changed (an import that will not be
     finished; a finished one restores them itself).
 
@@ -350,7 +352,8 @@ def restore_settings(settings: Settings) -> None:
     if d.dry_run:
         raise SyncdError("discourse.url is not set: there is no forum to restore settings in.")
     store = Store(settings.resolve(settings.database), settings.database_synchronous)
-    client = ImportClient(d.url, d.api_key, d.api_username, Pacer(d.api_calls_per_minute))
+    client = ImportClient(d.url, d.api_key, d.api_username,
+                          Pacer(calls_per_minute or d.api_calls_per_minute))
     restored = preflight.restore_settings(client, store.db())
     click.echo(f"restored: {', '.join(restored)}" if restored else "nothing to restore")
 

@@ -124,7 +124,7 @@ def _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staf
     from syncd.importers.freshdesk import preflight
     from syncd.importers.freshdesk.client import ImportClient, Pacer
     from syncd.importers.freshdesk.reader import ExportReader
-    from syncd.importers.freshdesk.runner import FreshdeskImport, ImportAborted, Plan
+    from syncd.importers.freshdesk.runner import FreshdeskImport, ImportAborted
     from syncd.store import imports
     from syncd.store.db import Store, transaction
 
@@ -134,7 +134,8 @@ def _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staf
                          "DISCOURSE_URL and DISCOURSE_API_KEY, or use --dry-run.")
     store = Store(settings.resolve(settings.database), settings.database_synchronous)
     rate = calls_per_minute or d.api_calls_per_minute
-    client = ImportClient(d.url, d.api_key, d.api_username, Pacer(rate), timeout=max(30.0, d.timeout_seconds))
+    client = ImportClient(d.url, d.api_key, d.api_username, Pacer(rate),
+                          timeout=max(30.0, d.timeout_seconds))
     db = store.db()
 
     def on_problem(problem) -> None:
@@ -142,53 +143,9 @@ def _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staf
             imports.add_problem(conn, problem.file, problem.record, problem.message, problem.severity)
 
     reader = ExportReader(export_dir, on_problem)
-    preflight.check_admin(client)
-    group_name = staff_group or next((g for g in d.staff_groups
-                                      if g.lower() not in preflight.AUTOMATIC_GROUPS), None)
-    if group_name is None:
-        raise SyncdError("no group for the agents: pass --staff-group NAME (a group of your own; "
-                         "Discourse's automatic groups take no members).")
-    group_id = preflight.staff_group(client, group_name)
-    current = preflight.site_settings(client)
-    diffs = preflight.differences(current, preflight.wanted_settings(lambda: group_id))
-    if diffs:
-        verb = "setting" if set_site_settings else "the import wants (use --set-site-settings)"
-        click.echo(f"site settings {verb}:")
-        for w, now, want in diffs:
-            click.echo(f"  {w.name}: {now!r} → {want!r}  ({w.why})")
-    if set_site_settings and diffs:
-        preflight.apply_settings(client, db, diffs)
-        current = {**current, **{w.name: want for w, _, want in diffs}}
-    known = preflight.categories(client)
-    from syncd.store import categories as category_store
-    with transaction(db) as conn:    # the processor (--run-rules) and `syncd tickets` know them
-        category_store.remember(conn, known, "discourse")
-    names = reader.named("groups", "group")
-    group_categories = {}
-    for gid, gname in names.items():
-        slug = groups_to_slugs.get(gname) or groups_to_slugs.get(gid)
-        if slug:
-            group_categories[gid] = preflight.resolve_category(slug, known)
-    plan = Plan(limits=preflight.limits_from(current), staff_group=group_name, staff_group_id=group_id,
-                category_id=preflight.resolve_category(category, known), base_url=d.url.rstrip("/"),
-                group_categories=group_categories,
-                agents_whisper=preflight.agents_whisper(current, group_id))
-    if not plan.agents_whisper:
-        click.echo(f"private notes: whispered by {d.api_username} with the agent named (the group "
-                   f"{group_name} is not in whispers_allowed_groups)")
-    counts = reader.count()
-    total = counts["users"] + counts["tickets"] + counts["notes"]
-    done = sum(n for kind in ("user", "topic", "post")
-               for state, n in imports.counts(db.conn).get(kind, {}).items()
-               if state in ("done", "skipped", "alias"))
-    remaining = max(0, total - done)
-    companies = len(reader.named("companies", ("company", "customer")))
-    click.echo(f"export: {counts['users']:,} users, {counts['tickets']:,} tickets, "
-               f"{counts['notes']:,} notes, {counts['attachments']:,} attachments, {len(names)} "
-               f"groups, {companies} companies (not mapped); {done:,} items done before")
-    uploads = imports.counts(db.conn).get("upload", {}).get("done", 0)
-    todo = remaining + max(0, counts["attachments"] - uploads)
-    click.echo(preflight.estimate(todo + todo // 1000 + 10, rate))
+    plan = _preflight(client, reader, db, d, category, groups_to_slugs, staff_group,
+                      set_site_settings)
+    total, done = _announce(reader, db, rate)
     sink = _rules_sink(settings, store) if run_rules else None
     from syncd.importers.freshdesk.attachments import AttachmentUploader
     api = _freshdesk_api(freshdesk_url, store) if freshdesk_url else None
@@ -222,6 +179,70 @@ def _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staf
         raise SyncdError(f"{message}. Progress is saved: run the same command again to resume"
                          + (". The site settings stay set for the import until it finishes "
                             "(or: syncd import restore-settings)." if set_site_settings else "."))
+
+
+def _preflight(client, reader, db, d, category, groups_to_slugs, staff_group,
+               set_site_settings):
+    """The key, the staff group, the site settings (listed; set with --set-site-settings),
+    the categories: the ``Plan`` of the run."""
+    from syncd.importers.freshdesk import preflight
+    from syncd.importers.freshdesk.runner import Plan
+    from syncd.store import categories as category_store
+    from syncd.store.db import transaction
+
+    preflight.check_admin(client)
+    group_name = staff_group or next((g for g in d.staff_groups
+                                      if g.lower() not in preflight.AUTOMATIC_GROUPS), None)
+    if group_name is None:
+        raise SyncdError("no group for the agents: pass --staff-group NAME (a group of your own; "
+                         "Discourse's automatic groups take no members).")
+    group_id = preflight.staff_group(client, group_name)
+    current = preflight.site_settings(client)
+    diffs = preflight.differences(current, preflight.wanted_settings(lambda: group_id))
+    if diffs:
+        verb = "setting" if set_site_settings else "the import wants (use --set-site-settings)"
+        click.echo(f"site settings {verb}:")
+        for w, now, want in diffs:
+            click.echo(f"  {w.name}: {now!r} → {want!r}  ({w.why})")
+    if set_site_settings and diffs:
+        preflight.apply_settings(client, db, diffs)
+        current = {**current, **{w.name: want for w, _, want in diffs}}
+    known = preflight.categories(client)
+    with transaction(db) as conn:    # the processor (--run-rules) and `syncd tickets` know them
+        category_store.remember(conn, known, "discourse")
+    group_categories = {}
+    for gid, gname in reader.named("groups", "group").items():
+        slug = groups_to_slugs.get(gname) or groups_to_slugs.get(gid)
+        if slug:
+            group_categories[gid] = preflight.resolve_category(slug, known)
+    plan = Plan(limits=preflight.limits_from(current), staff_group=group_name,
+                staff_group_id=group_id, category_id=preflight.resolve_category(category, known),
+                base_url=d.url.rstrip("/"), group_categories=group_categories,
+                agents_whisper=preflight.agents_whisper(current, group_id))
+    if not plan.agents_whisper:
+        click.echo(f"private notes: whispered by {d.api_username} with the agent named (the group "
+                   f"{group_name} is not in whispers_allowed_groups)")
+    return plan
+
+
+def _announce(reader, db, rate: float) -> tuple[int, int]:
+    """What the export holds, what is done, and the estimate: (items in it, done before)."""
+    from syncd.importers.freshdesk import preflight
+    from syncd.store import imports
+
+    counts = reader.count()
+    total = counts["users"] + counts["tickets"] + counts["notes"]
+    states = imports.counts(db.conn)
+    done = sum(n for kind in ("user", "topic", "post") for state, n in states.get(kind, {}).items()
+               if state in ("done", "skipped", "alias"))
+    groups = len(reader.named("groups", "group"))
+    companies = len(reader.named("companies", ("company", "customer")))
+    click.echo(f"export: {counts['users']:,} users, {counts['tickets']:,} tickets, "
+               f"{counts['notes']:,} notes, {counts['attachments']:,} attachments, {groups} "
+               f"groups, {companies} companies (not mapped); {done:,} items done before")
+    todo = max(0, total - done) + max(0, counts["attachments"] - states.get("upload", {}).get("done", 0))
+    click.echo(preflight.estimate(todo + todo // 1000 + 10, rate))
+    return total, done
 
 
 class _Progress:

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from collections import deque
 from dataclasses import replace
 from pathlib import Path
 
@@ -159,10 +160,6 @@ def _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staf
     status, message = "done", None
     try:
         job.run(on_tick=progress.tick)
-        if set_site_settings:
-            restored = preflight.restore_settings(client, db)
-            if restored:
-                click.echo(f"site settings restored: {', '.join(restored)}")
     except KeyboardInterrupt:
         job.stop.set()
         status, message = "interrupted", "interrupted (Ctrl-C)"
@@ -170,6 +167,14 @@ def _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staf
         status, message = "failed", str(exc)
     finally:
         progress.finish(status, message)
+    if status == "done" and set_site_settings:
+        try:
+            restored = preflight.restore_settings(client, db)
+        except SyncdError as exc:
+            status, message = "failed", f"the site settings could not be restored: {exc}"
+        else:
+            if restored:
+                click.echo(f"site settings restored: {', '.join(restored)}")
     _summary(store, job, client)
     from syncd import logs
     logs.get("syncd.importers").info(
@@ -255,6 +260,7 @@ class _Progress:
         self.tty = sys.stdout.isatty()
         self.started = time.monotonic()
         self.last_line = 0.0
+        self.samples: deque = deque(maxlen=120)   # (time, calls, items): the last minute or two
 
     def tick(self) -> None:
         from syncd.store import imports
@@ -263,9 +269,13 @@ class _Progress:
             imports.update_run(conn, self.run_id, phase=self.job.phase, calls=self.client.calls,
                                rate_limited=self.client.rate_limited)
         done = min(self.total, self.before + self.job.tally.processed)
-        elapsed = max(1e-6, time.monotonic() - self.started)
-        rate = self.client.calls / elapsed * 60
-        left = (self.total - done) / max(1e-6, self.job.tally.processed / elapsed)
+        now = time.monotonic()
+        self.samples.append((now, self.client.calls, self.job.tally.processed))
+        then, calls, items = self.samples[0]
+        span = now - then
+        rate = (self.client.calls - calls) / span * 60 if span > 0.5 else 0.0
+        speed = (self.job.tally.processed - items) / span if span > 0.5 else 0.0
+        left = (self.total - done) / speed if speed > 0 else float("nan")
         text = (f"{self.job.phase}: {done:,}/{self.total:,} items · {rate:.0f} calls/min · "
                 f"{_duration(left)} left")
         if self.tty:

@@ -153,3 +153,20 @@ def test_even_a_lost_database_creates_nothing_twice(tmp_path):
         assert again.exit_code == 0, again.output
         assert "found" in again.output
         assert_exactly_once(forum, folder)
+
+
+def test_ctrl_c_during_a_long_429_pause_stops_without_waiting_it_out(tmp_path):
+    """Discourse asked for 10 minutes' rest; Ctrl-C wakes the waiting workers at once."""
+    import time
+    folder = small_export(tmp_path, users=20, tickets=20, seed=13)
+    with ImportDiscourseStandIn(api_key=KEY) as forum:
+        cfg = config(tmp_path, forum.base_url)
+        proc = _spawn(cfg, folder, rate="3000")
+        assert wait_for(lambda: len(forum.writes()) >= 20 or proc.poll() is not None, timeout=60)
+        forum.rate_limit_next(1, wait=600)
+        assert wait_for(lambda: forum.rejected_429 >= 1, timeout=30)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 2
+        proc.stderr.close()
+        assert time.monotonic() - started < 120, "not the 600 s Discourse asked for"

@@ -161,7 +161,7 @@ def _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staf
     try:
         job.run(on_tick=progress.tick)
     except KeyboardInterrupt:
-        job.stop.set()
+        job.cancel()
         status, message = "interrupted", "interrupted (Ctrl-C)"
     except (ImportAborted, SyncdError) as exc:
         status, message = "failed", str(exc)

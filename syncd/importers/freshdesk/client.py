@@ -28,17 +28,23 @@ MAX_429 = 30
 READ_RETRIES = 5
 
 
+class Cancelled(Exception):
+    """The run is stopping (Ctrl-C): a call waiting for its slot is not made."""
+
+
 class Pacer:
-    """Evenly spaced slots at ``per_minute × share``; thread-safe; ``pause`` for 429s."""
+    """Evenly spaced slots at ``per_minute × share``; thread-safe; ``pause`` for 429s;
+    ``cancel`` wakes every waiting caller (who then raises ``Cancelled``)."""
 
     def __init__(self, per_minute: float, share: float = 0.98,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] | None = None):
         if per_minute <= 0:
             raise ValueError("per_minute must be above 0")
         self.per_minute = per_minute
         self.interval = 60.0 / (per_minute * share)
-        self._clock, self._sleep = clock, sleep
+        self._cancelled = threading.Event()
+        self._clock, self._sleep = clock, sleep or self._cancelled.wait
         self._next = clock()
         self._lock = threading.Lock()
         self.first_call: float | None = None
@@ -54,6 +60,11 @@ class Pacer:
             self.last_call = slot
         if slot > now:
             self._sleep(slot - now)
+        if self._cancelled.is_set():
+            raise Cancelled("the import is stopping")
+
+    def cancel(self) -> None:
+        self._cancelled.set()
 
     def pause(self, seconds: float) -> None:
         with self._lock:

@@ -25,7 +25,7 @@ from syncd import logs
 from syncd.core.tickets import Ticket
 from syncd.errors import TransientError
 from syncd.importers.freshdesk import mapping, plan as shared
-from syncd.importers.freshdesk.client import ImportClient
+from syncd.importers.freshdesk.client import Cancelled, ImportClient
 from syncd.importers.freshdesk.plan import ImportAborted, Plan, Tally
 from syncd.importers.freshdesk.reader import ExportReader, Ticket as FdTicket
 from syncd.importers.freshdesk.topics import TicketSteps, save_ticket_quietly
@@ -108,7 +108,7 @@ class FreshdeskImport(UserSteps, TicketSteps):
                     on_tick()
                     last = time.monotonic()
         except BaseException:           # Ctrl-C: the workers finish the call in hand and stop
-            self.stop.set()
+            self.cancel()
             raise
         finally:
             for q in queues:
@@ -119,6 +119,11 @@ class FreshdeskImport(UserSteps, TicketSteps):
                     on_tick()
         if self.fatal is not None:
             raise self.fatal
+
+    def cancel(self) -> None:
+        """Stop: no new item, no call still waiting for its slot (the call in flight ends)."""
+        self.stop.set()
+        self.client.pacer.cancel()
 
     def _noting_newest(self, tickets: Iterable[FdTicket]) -> Iterable[FdTicket]:
         for ticket in tickets:
@@ -133,6 +138,8 @@ class FreshdeskImport(UserSteps, TicketSteps):
                 return
             try:
                 work(item)
+            except Cancelled:
+                return
             except BaseException as exc:   # one item's bug must not stop the others silently
                 if isinstance(exc, (ImportAborted, TransientError)):
                     self.fatal = exc if isinstance(exc, ImportAborted) else ImportAborted(
@@ -174,7 +181,7 @@ class FreshdeskImport(UserSteps, TicketSteps):
         log.warning("import_network_retry", wait=wait, tries=tries)
         self.stop.wait(wait)
         if self.stop.is_set():
-            raise ImportAborted("interrupted")
+            raise Cancelled("the import is stopping")
 
 
 def _now() -> str:

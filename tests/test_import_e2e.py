@@ -287,3 +287,30 @@ def test_a_topic_held_for_review_is_a_failure_with_what_to_do_and_the_rest_goes_
     assert f"fd-{held.id}" not in externals
     assert len(externals) == expected(folder)["topics"] - sum(
         1 for t in ExportReader(folder).tickets() if str(t.requester_id) == str(held.requester_id))
+
+
+def test_a_second_import_while_one_runs_is_refused(tmp_path):
+    """One import at a time: another process's live run (its pid alive) blocks a second;
+    once that process is gone, the import goes."""
+    import subprocess
+    folder = small_export(tmp_path, users=5, tickets=2)
+    with ImportDiscourseStandIn(api_key=KEY) as forum:
+        cfg = config(tmp_path, forum.base_url)
+        sleeper = subprocess.Popen(["sleep", "60"])
+        try:
+            from syncd.store.db import open_db, transaction
+            from syncd.store import imports
+            db = open_db(tmp_path / "syncd.db")
+            with transaction(db) as conn:
+                run_id = imports.start_run(conn, str(folder), 60, 10)
+                imports.update_run(conn, run_id, pid=sleeper.pid)
+            out = run(cfg, "freshdesk", "--export", str(folder), "--calls-per-minute", "100000")
+            assert out.exit_code == 2
+            assert f"an import is already running (pid {sleeper.pid}" in out.output
+            assert forum.writes() == []
+        finally:
+            sleeper.kill()
+            sleeper.wait()
+        again = run(cfg, "freshdesk", "--export", str(folder), "--set-site-settings",
+                    "--calls-per-minute", "100000")
+        assert again.exit_code == 0, again.output

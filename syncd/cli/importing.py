@@ -122,10 +122,7 @@ def _read_category_map(path: str | None) -> dict[str, str]:
 
 def _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staff_group,
             run_rules, set_site_settings, calls_per_minute, workers) -> None:
-    from syncd.importers.freshdesk import preflight
     from syncd.importers.freshdesk.client import ImportClient, Pacer
-    from syncd.importers.freshdesk.reader import ExportReader
-    from syncd.importers.freshdesk.runner import FreshdeskImport, ImportAborted
     from syncd.store import imports
     from syncd.store.db import Store, transaction
 
@@ -138,6 +135,32 @@ def _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staf
     client = ImportClient(d.url, d.api_key, d.api_username, Pacer(rate),
                           timeout=max(30.0, d.timeout_seconds))
     db = store.db()
+    with transaction(db) as conn:      # one import at a time: a second would race the first
+        other = imports.running(conn, _alive)
+        if other is None:
+            run_id = imports.start_run(conn, str(Path(export_dir).resolve()), rate, 0)
+    if other is not None:
+        raise SyncdError(f"an import is already running (pid {other['pid']}, started "
+                         f"{other['started_at']}): see syncd import status; stop it first")
+    try:
+        _run(settings, store, db, client, run_id, export_dir, freshdesk_url, category,
+             groups_to_slugs, staff_group, run_rules, set_site_settings, rate, workers)
+    except (SyncdError, KeyboardInterrupt) as exc:
+        with transaction(db) as conn:   # before the job began: the run row says why it ended
+            if imports.latest_run(conn)["status"] == "running":
+                imports.update_run(conn, run_id, status="failed", message=str(exc) or "interrupted")
+        raise
+
+
+def _run(settings, store, db, client, run_id, export_dir, freshdesk_url, category,
+         groups_to_slugs, staff_group, run_rules, set_site_settings, rate, workers) -> None:
+    from syncd.importers.freshdesk import preflight
+    from syncd.importers.freshdesk.reader import ExportReader
+    from syncd.importers.freshdesk.runner import FreshdeskImport, ImportAborted
+    from syncd.store import imports
+    from syncd.store.db import transaction
+
+    d = settings.discourse
 
     def on_problem(problem) -> None:
         with transaction(store.db()) as conn:
@@ -155,7 +178,7 @@ def _import(settings, export_dir, freshdesk_url, category, groups_to_slugs, staf
                           catch_up=api.changed_tickets if api else None, uploader=uploader,
                           fetch_user=api.user if api else None)
     with transaction(db) as conn:
-        run_id = imports.start_run(conn, str(Path(export_dir).resolve()), rate, total)
+        imports.update_run(conn, run_id, total_items=total)
     progress = _Progress(store, run_id, job, client, total, done)
     status, message = "done", None
     try:

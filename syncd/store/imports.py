@@ -112,6 +112,14 @@ def problems(conn: sqlite3.Connection, limit: int = 50, source: str = SOURCE) ->
 
 # --- runs ------------------------------------------------------------------------------
 
+def running(conn: sqlite3.Connection, alive, source: str = SOURCE) -> dict | None:
+    """The run still going in another process (``alive(pid)``), if any."""
+    run = latest_run(conn, source)
+    if run and run["status"] == "running" and run["pid"] != os.getpid() and alive(run["pid"]):
+        return run
+    return None
+
+
 def start_run(conn: sqlite3.Connection, export_dir: str, per_minute: float, total_items: int,
               source: str = SOURCE) -> int:
     now = iso()

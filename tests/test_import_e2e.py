@@ -314,3 +314,21 @@ def test_a_second_import_while_one_runs_is_refused(tmp_path):
         again = run(cfg, "freshdesk", "--export", str(folder), "--set-site-settings",
                     "--calls-per-minute", "100000")
         assert again.exit_code == 0, again.output
+
+
+def test_without_whispers_private_notes_fail_with_the_reason_and_a_rerun_with_settings_adds_them(tmp_path):
+    """whispers_allowed_groups empty (Discourse's default): a warning up front, private notes
+    fail saying what to set; the rerun with --set-site-settings posts each of them once."""
+    folder = small_export(tmp_path)
+    with ImportDiscourseStandIn(api_key=KEY) as forum:
+        cfg = config(tmp_path, forum.base_url)
+        first = run(cfg, "freshdesk", "--export", str(folder), "--calls-per-minute", "100000")
+        assert first.exit_code == 0, first.output
+        assert "warning: staff may not whisper" in first.output
+        assert "may not whisper: add the staff group" in first.output
+        assert not any(p.get("post_type") == 4 for p in forum.posts.values())
+        second = run(cfg, "freshdesk", "--export", str(folder), "--set-site-settings",
+                     "--calls-per-minute", "100000")
+        assert second.exit_code == 0, second.output
+        assert any(p.get("post_type") == 4 for p in forum.posts.values())
+        assert_exactly_once(forum, folder)

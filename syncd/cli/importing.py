@@ -247,7 +247,11 @@ def _preflight(client, reader, db, d, category, groups_to_slugs, staff_group,
                 staff_group_id=group_id, category_id=preflight.resolve_category(category, known),
                 base_url=d.url.rstrip("/"), group_categories=group_categories,
                 agents_whisper=preflight.agents_whisper(current, group_id))
-    if not plan.agents_whisper:
+    if not preflight.staff_whisper(current):
+        click.echo("warning: staff may not whisper (whispers_allowed_groups lacks the staff group): "
+                   "private notes will fail, and in-flight ones cannot be found again. Add it, or "
+                   "use --set-site-settings.")
+    elif not plan.agents_whisper:
         click.echo(f"private notes: whispered by {d.api_username} with the agent named (the group "
                    f"{group_name} is not in whispers_allowed_groups)")
     return plan

@@ -234,13 +234,15 @@ class ImportDiscourseStandIn(DiscourseStandIn):
     def _acting_name(self) -> str:
         return self.users[self.acting]["username"]
 
-    def _can_whisper(self) -> bool:
-        user = self.users[self.acting]
-        if user["admin"]:
-            return True
+    def _can_whisper(self, username: str | None = None) -> bool:
+        """``User#whisperer?``: in one of ``whispers_allowed_groups`` (admins are in the
+        automatic ``staff`` group, id 3; nobody is in a group of an empty list)."""
+        user = self.users[(username or self.acting).lower()]
         allowed = {p for p in self.site_settings["whispers_allowed_groups"].split("|") if p}
-        return any(str(g["id"]) in allowed and user["username"].lower() in g["members"]
-                   for g in self.groups.values())
+        groups = {g["id"] for g in self.groups.values() if user["username"].lower() in g["members"]}
+        if user["admin"]:
+            groups |= {1, 3}
+        return any(str(g) in allowed for g in groups)
 
     def _category_ids(self) -> set[int]:
         from standins.discourse import CATEGORIES
@@ -250,18 +252,26 @@ class ImportDiscourseStandIn(DiscourseStandIn):
             ids.update(c["id"] for c in cat.get("subcategory_list") or [])
         return ids
 
+    def _visible(self, post_id: int) -> bool:
+        """Whispers are shown only to whisperers (TopicView's filtered posts)."""
+        return self.posts[post_id].get("post_type") != 4 or self._can_whisper()
+
     def _get_topic(self, topic_id, query, payload):
         status, headers, view = super()._get_topic(topic_id, query, payload)
-        if status == 200 and query.get("include_raw"):
-            for post in view["post_stream"]["posts"]:
+        if status == 200:
+            stream = view["post_stream"]
+            stream["stream"] = [p for p in stream["stream"] if self._visible(p)]
+            stream["posts"] = [p for p in stream["posts"] if self._visible(p["id"])]
+            for post in stream["posts"] if query.get("include_raw") else ():
                 post["raw"] = self.posts[post["id"]]["raw"]
         return status, headers, view
 
     def _get_posts(self, topic_id, query, payload):
         status, headers, view = super()._get_posts(topic_id, query, payload)
-        if query.get("include_raw"):
-            for post in view["post_stream"]["posts"]:
-                post["raw"] = self.posts[post["id"]]["raw"]
+        stream = view["post_stream"]
+        stream["posts"] = [p for p in stream["posts"] if self._visible(p["id"])]
+        for post in stream["posts"] if query.get("include_raw") else ():
+            post["raw"] = self.posts[post["id"]]["raw"]
         return status, headers, view
 
     def _by_external_id(self, external_id, query, payload):

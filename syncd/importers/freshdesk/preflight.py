@@ -26,6 +26,7 @@ SAVED_KEY = "import.freshdesk.site_settings"
 AUTOMATIC_GROUPS = {"everyone", "admins", "moderators", "staff", "trust_level_0",
                     "trust_level_1", "trust_level_2", "trust_level_3", "trust_level_4"}
 BIG = "100000"
+STAFF_GROUP_ID = 3          # Discourse's automatic ``staff`` group (Group::AUTO_GROUPS[:staff])
 
 
 def _at_least(n: int) -> Callable[[str], str | None]:
@@ -45,13 +46,11 @@ def _zero(current: str) -> str | None:
     return None if current in ("0", "") else "0"
 
 
-def _with_group(group_id_of: Callable[[], int | None]) -> Callable[[str], str | None]:
+def _with_group(*group_ids_of: Callable[[], int | None]) -> Callable[[str], str | None]:
     def want(current: str) -> str | None:
-        gid = group_id_of()
         ids = [p for p in current.split("|") if p]
-        if gid is None or str(gid) in ids:
-            return None
-        return "|".join(ids + [str(gid)])
+        missing = [str(g) for g in (f() for f in group_ids_of) if g is not None and str(g) not in ids]
+        return "|".join(ids + missing) if missing else None
     return want
 
 
@@ -86,7 +85,8 @@ def wanted_settings(staff_group_id: Callable[[], int | None]) -> list[Wanted]:
         Wanted("min_trust_to_create_tag", _zero, "requesters' topics carry new tags"),
         Wanted("create_tag_allowed_groups", _with_group(lambda: 0), "requesters' topics carry new tags"),
         Wanted("enable_whispers", _value("true"), "private notes become whispers"),
-        Wanted("whispers_allowed_groups", _with_group(staff_group_id), "agents whisper private notes"),
+        Wanted("whispers_allowed_groups", _with_group(lambda: STAFF_GROUP_ID, staff_group_id),
+               "agents whisper private notes; the API user reads whispers to find them again"),
     ]
 
 
@@ -201,3 +201,11 @@ def agents_whisper(current: dict[str, str], group_id: int) -> bool:
     """Whether members of the staff group may whisper (else the API user whispers)."""
     groups = current.get("whispers_allowed_groups")
     return groups is not None and str(group_id) in groups.split("|")
+
+
+def staff_whisper(current: dict[str, str]) -> bool:
+    """Whether Discourse's staff (the admin API user among them) may whisper and read
+    whispers; an older site without ``whispers_allowed_groups`` has ``enable_whispers``."""
+    if "whispers_allowed_groups" in current:
+        return str(STAFF_GROUP_ID) in current["whispers_allowed_groups"].split("|")
+    return current.get("enable_whispers") == "true"

@@ -324,7 +324,7 @@ def test_without_whispers_private_notes_fail_with_the_reason_and_a_rerun_with_se
         cfg = config(tmp_path, forum.base_url)
         first = run(cfg, "freshdesk", "--export", str(folder), "--calls-per-minute", "100000")
         assert first.exit_code == 0, first.output
-        assert "warning: staff may not whisper" in first.output
+        assert "warning: whispers are off" in first.output
         assert "may not whisper: add the staff group" in first.output
         assert not any(p.get("post_type") == 4 for p in forum.posts.values())
         second = run(cfg, "freshdesk", "--export", str(folder), "--set-site-settings",

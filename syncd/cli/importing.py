@@ -248,9 +248,8 @@ def _preflight(client, reader, db, d, category, groups_to_slugs, staff_group,
                 base_url=d.url.rstrip("/"), group_categories=group_categories,
                 agents_whisper=preflight.agents_whisper(current, group_id))
     if not preflight.staff_whisper(current):
-        click.echo("warning: staff may not whisper (whispers_allowed_groups lacks the staff group): "
-                   "private notes will fail, and in-flight ones cannot be found again. Add it, or "
-                   "use --set-site-settings.")
+        click.echo("warning: whispers are off (whispers_allowed_groups is empty): private notes "
+                   "will fail. Name the agents' group there, or use --set-site-settings.")
     elif not plan.agents_whisper:
         click.echo(f"private notes: whispered by {d.api_username} with the agent named (the group "
                    f"{group_name} is not in whispers_allowed_groups)")

@@ -235,14 +235,16 @@ class ImportDiscourseStandIn(DiscourseStandIn):
         return self.users[self.acting]["username"]
 
     def _can_whisper(self, username: str | None = None) -> bool:
-        """``User#whisperer?``: in one of ``whispers_allowed_groups`` (admins are in the
-        automatic ``staff`` group, id 3; nobody is in a group of an empty list)."""
+        """``User#whisperer?``: nobody when ``whispers_allowed_groups`` is empty, else every
+        admin and the members of those groups."""
         user = self.users[(username or self.acting).lower()]
         allowed = {p for p in self.site_settings["whispers_allowed_groups"].split("|") if p}
-        groups = {g["id"] for g in self.groups.values() if user["username"].lower() in g["members"]}
+        if not allowed:
+            return False
         if user["admin"]:
-            groups |= {1, 3}
-        return any(str(g) in allowed for g in groups)
+            return True
+        return any(str(g["id"]) in allowed and user["username"].lower() in g["members"]
+                   for g in self.groups.values())
 
     def _category_ids(self) -> set[int]:
         from standins.discourse import CATEGORIES

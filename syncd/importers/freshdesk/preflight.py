@@ -26,7 +26,6 @@ SAVED_KEY = "import.freshdesk.site_settings"
 AUTOMATIC_GROUPS = {"everyone", "admins", "moderators", "staff", "trust_level_0",
                     "trust_level_1", "trust_level_2", "trust_level_3", "trust_level_4"}
 BIG = "100000"
-STAFF_GROUP_ID = 3          # Discourse's automatic ``staff`` group (Group::AUTO_GROUPS[:staff])
 
 
 def _at_least(n: int) -> Callable[[str], str | None]:
@@ -85,8 +84,8 @@ def wanted_settings(staff_group_id: Callable[[], int | None]) -> list[Wanted]:
         Wanted("min_trust_to_create_tag", _zero, "requesters' topics carry new tags"),
         Wanted("create_tag_allowed_groups", _with_group(lambda: 0), "requesters' topics carry new tags"),
         Wanted("enable_whispers", _value("true"), "private notes become whispers"),
-        Wanted("whispers_allowed_groups", _with_group(lambda: STAFF_GROUP_ID, staff_group_id),
-               "agents whisper private notes; the API user reads whispers to find them again"),
+        Wanted("whispers_allowed_groups", _with_group(staff_group_id),
+               "agents whisper private notes (and whispers are on at all)"),
     ]
 
 
@@ -204,8 +203,9 @@ def agents_whisper(current: dict[str, str], group_id: int) -> bool:
 
 
 def staff_whisper(current: dict[str, str]) -> bool:
-    """Whether Discourse's staff (the admin API user among them) may whisper and read
-    whispers; an older site without ``whispers_allowed_groups`` has ``enable_whispers``."""
+    """Whether the admin API user may whisper and read whispers: ``User#whisperer?`` is
+    true for admins once ``whispers_allowed_groups`` names any group (older sites:
+    ``enable_whispers``)."""
     if "whispers_allowed_groups" in current:
-        return str(STAFF_GROUP_ID) in current["whispers_allowed_groups"].split("|")
+        return any(current["whispers_allowed_groups"].split("|"))
     return current.get("enable_whispers") == "true"

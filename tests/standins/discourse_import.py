@@ -11,8 +11,9 @@ Followed from Discourse's source (notes in docs/import.md):
   not used before (422 "Title has already been used"); ``external_id`` unique and
   ``[\\w-]{1,50}``; ``created_at`` kept; ``tags`` at most ``max_tags_per_topic``; a reply's
   raw at least ``min_post_length`` and at most ``max_post_length``; ``whisper`` only the
-  string ``"true"`` makes a whisper (post_type 4), and only for staff or members of
-  ``whispers_allowed_groups`` (403 otherwise).
+  string ``"true"`` makes a whisper (post_type 4), only for ``User#whisperer?`` (admins
+  once ``whispers_allowed_groups`` names a group, and that group's members; 403 otherwise),
+  and whispers are shown only to whisperers.
 - (the base stand-in answers ``GET /admin/users/list/{flag}.json?email=``),
   ``GET /session/current.json``, ``GET|PUT /admin/site_settings``, ``GET /groups/{name}.json``,
   ``PUT /groups/{id}/members.json`` (422 when all are members already),

@@ -150,7 +150,9 @@ def test_bad_input_is_reported_by_file_and_record_and_the_rest_goes_on(tmp_path)
     folder = small_export(tmp_path)
     (folder / "Users9.xml").write_text(
         '<?xml version="1.0"?>\n<users type="array"><user><id type="integer">8888</id>'
-        "<name>Second Account</name><email>USER5006@example.edu</email></user></users>\n")
+        "<name>Second Account</name><email>USER5006@example.edu</email></user>"
+        '<user><id type="integer">8889</id><name>Admin</name><email>boss@example.edu</email>'
+        "</user></users>\n")
     huge = NOTE.format(id=777001, body="x" * 5_000_000, user=5000, private="false")
     orphan = NOTE.format(id=777002, body="From someone never exported, long enough.", user=4242,
                          private="false")
@@ -179,6 +181,7 @@ def test_bad_input_is_reported_by_file_and_record_and_the_rest_goes_on(tmp_path)
     assert forum.posts[topic["post_ids"][0]]["username"].lower() == next(
         u["username"] for u in forum.users.values() if u["email"] == "user5006@example.edu").lower()
     assert len(topic["post_ids"]) == 3
+    assert "Admin_8889" in {u["username"] for u in forum.users.values()}, "reserved: the id added"
 
 
 def test_groups_go_to_categories_by_a_mapping_file(tmp_path):

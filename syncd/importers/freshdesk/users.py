@@ -141,7 +141,8 @@ class UserSteps:
                 found = self._find_user(email)
                 if found:
                     return found, "found"
-            if "username" in errors and attempt == 0:
+            named = "username" in errors or "username" in str(data.get("message") or "").lower()
+            if named and attempt == 0:     # taken, invalid or reserved ('admin'): add the id
                 username = mapping.with_suffix(username.rsplit("_" + user.id, 1)[0], user.id,
                                                self.plan.limits)
                 with transaction(self.store.db()) as conn:

@@ -52,10 +52,16 @@ class ChannelSettings:
     type: str = "gchat"
     url: str = ""
     messages_per_minute: int = 60
+    options: Mapping[str, Any] = field(default_factory=dict)  # the type's own keys (its CONFIG)
+    configured: bool | None = None     # from the type's is_configured; None: a url is set
+    quiet_hours: Any = None        # {calendar: NAME}: non-urgent notifications wait for opening
+    digest: Any = None             # {below, at, calendar}: low ones go out together at set times
 
     @property
     def dry_run(self) -> bool:
-        return self.type != "log" and not self.url
+        if self.type == "log":
+            return False
+        return not self.url if self.configured is None else not self.configured
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,9 @@ class Settings:
     reconcile: ReconcileSettings = ReconcileSettings()
     web: WebSettings = WebSettings()
     intake: IntakeSettings = IntakeSettings()
+    calendars: Mapping[str, Any] = field(default_factory=dict)   # name -> core.calendar.Calendar
+    slas: tuple = ()                                             # core.sla.Policy, in order
+    holds: Mapping[str, Any] = field(default_factory=dict)       # channel -> core.holds.Hold
 
     @property
     def tz(self) -> ZoneInfo:
@@ -215,6 +224,10 @@ def _priority_map(v):
         return f"a mapping whose keys are {', '.join(PRIORITIES)} (not '{bad[0]}')"
     wrong = [k for k, c in v.items() if _slug_or_id(c) is not True]
     return not wrong or f"a mapping of priority: category slug or id (check '{wrong[0]}')"
+def _mapping_or_blank(v): return v is None or isinstance(v, dict) or "a mapping"
+def _list_or_blank(v): return v is None or isinstance(v, list) or "a list"
+
+
 def _category_map(v):
     if not isinstance(v, dict):
         return "a mapping of slug: id"
@@ -278,10 +291,18 @@ SCHEMA: dict[str, Any] = {
         "min_title_length": (_pos_int, 15, "the forum's min_topic_title_length: shorter titles "
                              "are refused at once"),
     },
+    "calendars": (_mapping_or_blank, {}, "named business calendars: timezone, weekly hours, "
+                  "holidays (country, subdiv, dates); 24x7 is built in"),
+    "slas": (_list_or_blank, [], "SLA policies: the first whose 'if' matches a ticket applies"),
 }
 SECRET_KEYS = {"webhook_secret", "api_key", "url",   # never echoed: chat URLs carry a token
                "discourse_connect_secret", "smtp_password", "security_token", "token"}
+SECRET_KEYS |= {"key", "secret", "password", "username"}  # channel credentials
 CHANNEL_SCHEMA = {"type": (_str, "gchat"), "url": (_url, ""), "messages_per_minute": (_pos_int, 60)}
+CHANNEL_SCHEMA["quiet_hours"] = (_mapping_or_blank, None, "{calendar: NAME}: non-urgent "
+                                 "notifications wait until the calendar opens")
+CHANNEL_SCHEMA["digest"] = (_mapping_or_blank, None, "{below: high, at: [\"09:00\"], calendar}: "
+                            "notifications below a priority go out as one digest at set times")
 
 
 def _check_section(schema: dict, data: Any, path: tuple, src: yamlsrc.Source,
@@ -328,13 +349,37 @@ def _channels(data: Any, src: yamlsrc.Source, problems: list[str]) -> dict[str, 
         if str(name) == "subscribers" or str(name).startswith("person:"):
             problems.append(f"{src.where(path)}: the channel name '{name}' is reserved "
                             "(notify: subscribers alerts each staff member): pick another name")
-        values = _check_section(CHANNEL_SCHEMA, spec, path, src, problems)
-        known = channel_types()
-        if values["type"] not in known:
-            problems.append(f"{src.where(path + ('type',))}: unknown channel type "
-                            f"'{values['type']}' (valid: {', '.join(known)})")
-        out[str(name)] = ChannelSettings(name=str(name), **values)
+        out[str(name)] = _channel(str(name), spec, path, src, problems)
     return out
+
+
+def _channel(name: str, spec: Any, path: tuple, src: yamlsrc.Source,
+             problems: list[str]) -> ChannelSettings:
+    """One channel: the shared keys, then its type's own ``CONFIG`` (kept in ``options``)."""
+    from syncd import channels
+    kind = spec.get("type", "gchat") if isinstance(spec, dict) else "gchat"
+    cls = channels.type_class(kind) if isinstance(kind, str) else None
+    own = getattr(cls, "CONFIG", {}) if cls is not None else {}
+    if cls is None:
+        why = (f": its plugin failed to load ({channels.BROKEN[kind]})" if kind in channels.BROKEN
+               else f" (valid: {', '.join(channel_types())})")
+        problems.append(f"{src.where(path + ('type',))}: unknown channel type '{kind}'{why}")
+        spec = {k: v for k, v in spec.items() if k in CHANNEL_SCHEMA} if isinstance(spec, dict) else spec
+    before = len(problems)
+    values = _check_section({**CHANNEL_SCHEMA, **own}, spec, path, src, problems)
+    base = {k: values.pop(k) for k in CHANNEL_SCHEMA}
+    settings = ChannelSettings(name=name, **base, options=values)
+    if cls is None or len(problems) > before:   # its own checks assume valid keys
+        return settings
+    for key, problem in getattr(cls, "check_config", lambda s: [])(settings):
+        problems.append(f"{src.where(path + (key,))}: channels.{name}.{key}: {problem}")
+    is_configured = getattr(cls, "is_configured", None)
+    configured = bool(is_configured(settings)) if is_configured else None
+    if configured and channels.missing_modules(cls):
+        problems.append(f"{src.where(path + ('type',))}: channel {name} ({kind}) needs "
+                        f"{', '.join(channels.missing_modules(cls))}: "
+                        f"pip install 'syncd[{getattr(cls, 'EXTRA', kind)}]'")
+    return ChannelSettings(name=name, **base, options=values, configured=configured)
 
 
 def channel_types() -> list[str]:
@@ -349,6 +394,8 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
     channels = _channels((src.data or {}).get("channels") if isinstance(src.data, dict) else None,
                          src, problems)
     problems += _intake_problems(top, src)
+    from syncd import timeconfig
+    cals, slas, holds = timeconfig.parse(src, top["timezone"], channels, problems)
     if problems:
         raise ConfigError(problems)
     d = top["discourse"]
@@ -364,7 +411,7 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
         reconcile=ReconcileSettings(**top["reconcile"]),
         web=WebSettings(**{**top["web"], "base_url": top["web"]["base_url"].rstrip("/"),
                            "chat_webhook_hosts": tuple(top["web"]["chat_webhook_hosts"])}),
-        intake=_intake(top["intake"]))
+        intake=_intake(top["intake"]), calendars=cals, slas=slas, holds=holds)
 
 
 def _intake_problems(top: dict[str, Any], src: yamlsrc.Source) -> list[str]:
@@ -407,6 +454,18 @@ def settings_from_text(text: str, filename: str = "config.yaml",
     return parse_settings(yamlsrc.load(text, filename, env))
 
 
+def _extra_note(channel: ChannelSettings) -> str:
+    """``, needs syncd[aws] (installed)`` for a type with an optional extra."""
+    from syncd import channels
+    cls = channels.type_class(channel.type)
+    extra = getattr(cls, "EXTRA", None)
+    if not extra:
+        return ""
+    missing = channels.missing_modules(cls)
+    state = f"missing: pip install 'syncd[{extra}]'" if missing else "installed"
+    return f", needs syncd[{extra}] ({state})"
+
+
 def describe(settings: Settings) -> list[str]:
     """A short summary for ``syncd check`` and the start-up log. Never prints a secret."""
     d = settings.discourse
@@ -416,8 +475,9 @@ def describe(settings: Settings) -> list[str]:
         f"ticket categories: {', '.join(map(str, d.categories)) or 'every category'}",
     ]
     for ch in settings.channels.values():
-        state = "dry-run (no url)" if ch.dry_run else "url set"
-        lines.append(f"channel {ch.name}: {ch.type}, {state}")
+        state = "dry-run (not configured)" if ch.dry_run else \
+            "writes to the log" if ch.type == "log" else "configured"
+        lines.append(f"channel {ch.name}: {ch.type}, {state}{_extra_note(ch)}")
     w = settings.web
     lines.append(f"web: {w.base_url or 'no base_url'}, sign-in "
                  f"{'set' if w.discourse_connect_secret else 'off (no discourse_connect_secret)'}")
@@ -426,6 +486,14 @@ def describe(settings: Settings) -> list[str]:
         lines.append(f"intake: teams {'on' if i.teams_security_token else 'off'}, form "
                      f"{'on' if i.form_token else 'off'}, new topics in "
                      f"{i.default_category(d.categories) or '(no category)'}")
+    for name, cal in settings.calendars.items():
+        lines.append(f"calendar {name}: {cal.timezone}, {len(cal.holidays)} holidays")
+    if settings.slas:
+        lines.append("sla policies (first match applies): " + ", ".join(p.name for p in settings.slas))
+    for name, hold in settings.holds.items():
+        lines.append(f"channel {name} holds: " + ", ".join(
+            ([f"quiet hours ({hold.quiet.name})"] if hold.quiet else [])
+            + ([f"digest below {hold.digest_below}"] if hold.digest_at else [])))
     return lines
 
 

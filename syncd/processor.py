@@ -23,6 +23,7 @@ from syncd.store import categories
 from syncd.store import deliveries
 from syncd.store import echoes
 from syncd.store import intakes
+from syncd.store import site
 from syncd.store import tickets as ticketstore
 from syncd.clock import iso, parse, utcnow
 from syncd.config import Settings
@@ -30,6 +31,7 @@ from syncd.errors import PayloadError
 from syncd.core.events import Event
 from syncd.store.db import Store, transaction
 from syncd.core.tickets import StaffPolicy, Ticket, apply
+from syncd.timekeeper import TimeKeeper
 
 log = logs.get("syncd.processor")
 STAFF_REFRESH_SECONDS = 60.0
@@ -59,9 +61,14 @@ class Processor:
         self.outbox_wake: Any = None  # a threading.Event the delivery workers wait on
         self.rules = rules            # a RulesHolder (``.current``) or None
         self.similar = similar        # the ``syncd.store.similar`` module or None
+        # enrich(conn, event) -> event, called before the write transaction (reads only:
+        # e.g. ``discourse.editor.EditorLookup`` asks Discourse who edited a topic)
+        self.enrich: Callable[[Any, Event], Event] | None = None
+        self._version_seen: dict[str, str] = {}
         self.name = "processor"
         self._staff: StaffPolicy | None = None
         self._staff_read = 0.0
+        self.time = TimeKeeper(settings, lambda: self.rules.current if self.rules else None)
 
     # --- the loop step -----------------------------------------------------------------
     def run_once(self, now: datetime | None = None) -> bool:
@@ -97,11 +104,15 @@ class Processor:
             metrics.PROCESSED.labels("failed").inc()
             log.warning("delivery_unreadable", error=str(exc))
             return True
+        if self.enrich is not None:   # network reads happen here, never inside the transaction
+            event = self.enrich(db.conn, event)
         try:
             with transaction(db) as conn:
                 if conn.execute("SELECT status FROM deliveries WHERE id = ?",
                                 (row["id"],)).fetchone()[0] != "pending":
                     return True
+                if row["source"] == "webhook":   # what Discourse itself sent
+                    site.note_user_agent(conn, headers, self._version_seen)
                 outcome = self.process_event(conn, event, row["id"], now)
                 deliveries.finish(conn, row["id"], "processed", None, iso(now))
         except sqlite3.OperationalError:
@@ -193,6 +204,8 @@ class Processor:
         ticket = intakes.adopt(conn, before, ticket, event.topic.external_id if event.topic else None, at)
         changes = echoes.mark(conn, ticket.id, _with_staff(transition.changes, staff),
                               self.settings.discourse.api_username, at)
+        slug, fresh = cats.by_id.get(ticket.category_id), not event.extra.get("import")
+        ticket = self.time.annotate(conn, before, ticket, changes, now, slug, fresh)
         if event.extra.get("import"):
             decision = NoRules(ticket, changes, notes=(IMPORT_NOTE,))
         else:
@@ -203,6 +216,8 @@ class Processor:
         out = Outcome(ticket.id, before is None, [c.name for c in decision.changes],
                       note=transition.note)
         self._record(conn, event, decision, delivery_id, at, out)
+        self.time.after(conn, before, decision.ticket, decision.changes, out.actions, now, slug,
+                        fresh)
         return out
 
     def _record(self, conn, event: Event, decision, delivery_id: int | None, at: str,

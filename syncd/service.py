@@ -66,6 +66,7 @@ class Service:
     def start_workers(self, wake: threading.Event, pressure: Any = None) -> Processor:
         processor = Processor(self.settings, self.store, self.rules, similar, pressure)
         processor.outbox_wake = threading.Event()
+        processor.enrich = _editor_lookup(self.settings)
         self._spawn(processor, wake)
         for worker in _delivery_workers(self.settings, self.store):
             self._spawn(worker, processor.outbox_wake)
@@ -74,6 +75,9 @@ class Service:
             self._spawn(reconcile)
         if self.rules is not None:
             self._spawn(_RulesWatcher(self.rules), idle=RULES_POLL_SECONDS)
+        from syncd.scheduler import POLL_SECONDS, GaugeWorker, Scheduler
+        self._spawn(Scheduler(self.settings, self.store, processor), idle=POLL_SECONDS)
+        self._spawn(GaugeWorker(self.settings, self.store), idle=5.0)
         return processor
 
     def _spawn(self, worker: Any, wake: threading.Event | None = None,
@@ -117,6 +121,12 @@ class _RulesWatcher:
 def _delivery_workers(settings: Settings, store: Store) -> list:
     from syncd.outbox.workers import make_workers
     return make_workers(settings, store)
+
+
+def _editor_lookup(settings: Settings):
+    """Who edited a topic, asked before a delivery's transaction (discourse/editor.py)."""
+    from syncd.discourse.editor import lookup_for
+    return lookup_for(settings)
 
 
 def _reconcile_worker(settings: Settings, store: Store, processor: Processor):

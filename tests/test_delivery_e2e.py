@@ -10,6 +10,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from standins import add_action, notify_params, wait_for
 from standins.discourse import DiscourseStandIn
 from standins.gchat import ChatStandIn
@@ -100,10 +102,12 @@ def test_429_with_retry_after_is_honoured_and_all_delivered(tmp_path):
         assert len({m["requestId"] for m in chat.messages}) == 8
 
 
-def test_discourse_actions_happen_once_across_429_and_a_crash(tmp_path):
+@pytest.mark.parametrize("version", ["3.4.2", "2026.2.0-latest"])
+def test_discourse_actions_happen_once_across_429_and_a_crash(tmp_path, version):
     """Reply, private, move, tags, FAQ copy and close reach the stand-in once each, through a
-    429 with Retry-After and a worker that crashed after posting."""
-    with DiscourseStandIn() as forum:
+    429 with Retry-After and a worker that crashed after posting; on a pre-2026 forum (tags
+    as names) and a 2026 one (tag objects)."""
+    with DiscourseStandIn(version=version) as forum:
         forum.add_topic(42, tags=["printer"])
         forum.add_topic(43, title="How do I reset it")
         settings = _config(tmp_path, discourse=forum)
@@ -134,6 +138,7 @@ def test_discourse_actions_happen_once_across_429_and_a_crash(tmp_path):
         echoes = {tuple(r) for r in conn.execute("SELECT kind, value FROM echoes")}
         assert {("tag_added", "urgent"), ("visibility", "private"), ("category", "7"),
                 ("closed", "True")} <= echoes
+        assert forum.notified == [(42, "support-team", False)] and forum.deprecations == []
 
 
 RUNNER = textwrap.dedent("""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import responses
+from responses import matchers
 
 from syncd.store import categories
 from syncd.discourse import directory
@@ -22,12 +23,17 @@ def member(i):
 
 @responses.activate
 def test_refresh_learns_categories_and_paged_staff_members(tmp_path):
-    """Site categories and every page of each staff group's members are remembered."""
+    """Every page of /categories.json, the version and every page of each staff group's
+    members are remembered."""
     settings = online(make_settings(tmp_path))
     store, _ = prepare(settings)
     base = "https://forum.example.com"
-    responses.get(f"{base}/site.json", json={"categories": [
-        {"id": 5, "slug": "support"}, {"id": 12, "slug": "exams"}]}, content_type=JSON)
+    for page, cats in ((1, [{"id": 5, "slug": "support"}]), (2, [{"id": 12, "slug": "exams"}]),
+                       (3, [])):
+        responses.get(f"{base}/categories.json", json={"category_list": {"categories": cats}},
+                      content_type=JSON, match=[matchers.query_param_matcher(
+                          {"page": str(page), "include_subcategories": "true"})])
+    responses.get(f"{base}/about.json", json={"about": {"version": "3.4.2"}}, content_type=JSON)
     responses.get(f"{base}/groups/support-team/members.json",
                   json={"members": [member(i) for i in range(50)],
                         "meta": {"total": 60, "limit": 50, "offset": 0}}, content_type=JSON)
@@ -37,6 +43,8 @@ def test_refresh_learns_categories_and_paged_staff_members(tmp_path):
     directory.refresh(settings, store)
     conn = store.db().conn
     assert categories.load(conn).by_slug["exams"] == 12
+    from syncd.store import site
+    assert site.version(conn) == "3.4.2"
     assert conn.execute("SELECT COUNT(*) FROM staff_members").fetchone()[0] == 60
     assert "offset=50" in responses.calls[-1].request.url
 
@@ -46,7 +54,7 @@ def test_refresh_survives_a_forum_that_is_down(tmp_path):
     """Discourse answering 502 leaves the cached map in place and does not raise."""
     settings = online(make_settings(tmp_path))
     store, _ = prepare(settings)
-    responses.get("https://forum.example.com/site.json", status=502, body="bad gateway")
+    responses.get("https://forum.example.com/categories.json", status=502, body="bad gateway")
     directory.refresh(settings, store)
     assert categories.load(store.db().conn).by_slug["support"] == 5
 
@@ -58,3 +66,20 @@ def test_dry_run_reads_nothing(tmp_path):
     directory.refresh(settings, store, client=object())
     with transaction(store.db()) as conn:
         assert conn.execute("SELECT COUNT(*) FROM staff_members").fetchone()[0] == 0
+
+
+def test_refresh_finds_categories_a_lazy_loading_site_leaves_out_of_site_json(tmp_path):
+    """On a site that lazy-loads categories /site.json has only the sidebar's: the category
+    map is read from /categories.json instead, all of it."""
+    from dataclasses import replace
+    from standins.discourse import DiscourseStandIn
+    from standins.discourse_site import many
+    with DiscourseStandIn(lazy_categories=True) as forum:
+        forum.categories += many(30)
+        forum.sidebar = [5]
+        s = online(make_settings(tmp_path), forum.base_url)
+        settings = replace(s, discourse=replace(s.discourse, api_key="test-api-key"))
+        store, _ = prepare(settings)
+        directory.refresh(settings, store)
+        by_slug = categories.load(store.db().conn).by_slug
+        assert by_slug["course-029"] == 129 and by_slug["faq-archive"] == 11

@@ -268,3 +268,23 @@ def test_the_echo_of_a_tag_matches_whatever_its_case(tmp_path):
     changes = {h["name"]: h["detail"] for h in ticketstore.history(store.db().conn, 1234)
                if h["kind"] == "change"}
     assert changes["tag_added"].get("by_syncd") is True
+
+
+def test_syncds_own_reply_is_known_whatever_the_case_of_api_username(tmp_path):
+    """api_username "System": Discourse posts as "system" (it matches Api-Username ignoring
+    case), and that reply is still syncd's own: no "answered", marked by_syncd."""
+    from dataclasses import replace
+    _, store, p = setup(tmp_path)
+    p.settings = replace(p.settings, discourse=replace(p.settings.discourse, api_username="System"))
+    put(store, "topic_created")
+    put(store, "post_created")
+    drain(p)
+    reply = sample_body("post_created_reply")
+    reply["post"].update(username="system", admin=True, staff=True, moderator=False)
+    put(store, "post_created_reply", body=reply)
+    drain(p)
+    conn = store.db().conn
+    assert ticketstore.load(conn, 1234).stage == "open"
+    mine = [h for h in ticketstore.history(conn, 1234)
+            if h["kind"] == "change" and h["name"] == "post_created"]
+    assert mine and all(h["detail"].get("by_syncd") for h in mine)

@@ -42,9 +42,11 @@ class FakeTime:
         self.now += seconds
 
 
-@pytest.fixture
-def forum():
-    with Catalog(categories={5: "support", 7: "hardware"}, limit_per_minute=100_000) as c:
+@pytest.fixture(params=["3.4.2", "2026.2.0-latest"])
+def forum(request):
+    """The forum before the 2026 tag change (tags as names) and after (tag objects)."""
+    with Catalog(categories={5: "support", 7: "hardware"}, limit_per_minute=100_000,
+                 version=request.param) as c:
         yield c
 
 
@@ -119,7 +121,8 @@ def test_nothing_changed_means_no_events_and_few_calls(tmp_path, forum):
     assert rec.reader.calls - calls == 1
     full_calls = rec.reader.calls
     rec.sync(full=True)
-    assert rec.reader.calls - full_calls == 1 + 3   # /site.json and 3 pages of 30
+    # /categories.json (page 1, and page 2 empty: no pagination here) and 3 pages of 30
+    assert rec.reader.calls - full_calls == 2 + 3
     assert store.db().conn.execute("SELECT COUNT(*) FROM ticket_history").fetchone()[0] == rows
 
 
@@ -145,7 +148,7 @@ def test_incremental_sync_sees_bumped_topics_only(tmp_path, forum):
 def test_interrupted_full_walk_resumes_from_its_checkpoint(tmp_path, forum):
     """A walk broken at page 2 resumes there: pages 0 and 1 are not fetched again."""
     forum.generate(100)
-    forum.fail_path("page=2", times=10)
+    forum.fail_path("latest.json?page=2", times=10)
     rec, store = reconciler(online(tmp_path, forum.url, "[support]"))
     with pytest.raises(TransientError):
         rec.sync(full=True)

@@ -24,7 +24,9 @@ from syncd.clock import parse, utcnow
 from syncd.errors import PermanentError, TransientError
 from syncd.channels import markup, register
 from syncd.core.marks import unmark
+from syncd.channels import digest
 from syncd.channels.log import summary
+from syncd.core.sla import lines as sla_lines
 from syncd.outbox.pacing import TokenBucket
 
 REPLY_OPTION = "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
@@ -76,7 +78,13 @@ def _fields(ticket: dict[str, Any], event: dict[str, Any], tz: ZoneInfo) -> list
         _field("Likes", str(int(ticket.get("likes") or 0))),
         _field("Status", _esc(ticket.get("status") or "open")),
         _field("Event", f"{_esc(event_name)} · {_esc(when(event.get('at'), tz))}"),
-    ]
+    ] + _sla(ticket, tz)
+
+
+def _sla(ticket: dict[str, Any], tz: ZoneInfo) -> list[dict[str, Any]]:
+    """``first response due 14:00, in 2 h`` when the ticket has an SLA policy."""
+    said = sla_lines(ticket.get("sla"), tz, utcnow())
+    return [_field("SLA", _esc("; ".join(said)))] if said else []
 
 
 def _asked_by(ticket: dict[str, Any]) -> str | None:
@@ -125,12 +133,16 @@ def message(params: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     header = {"title": markup.chat(str(ticket.get("title") or f"Ticket {ticket.get('id')}")[:200]),
               "subtitle": markup.chat(f"{str(ticket.get('priority') or 'normal').upper()} "
                                       f"priority · #{ticket.get('id')} · {event_name}")}
-    card = {"header": header, "sections": _sections(params, tz)}
+    if digest.is_many(params):
+        header = digest.header(params, when(event.get("at"), tz))
+    card = {"header": header, "sections": digest.sections(params) if digest.is_many(params)
+            else _sections(params, tz)}
     return {  # text and fallbackText are Chat markup: student text in them is escaped
         "text": _text(params.get("text_marked") or params.get("text"), headline),
         "fallbackText": markup.chat(headline),
         "cardsV2": [{"cardId": f"ticket-{ticket.get('id')}", "card": card}],
-        "thread": {"threadKey": thread_key(ticket.get("id"))},
+        "thread": {"threadKey": thread_key(ticket.get("id")) if ticket.get("id")
+                   else f"syncd-{event_name.replace(' ', '-') or 'summary'}"},
     }
 
 

@@ -13,8 +13,9 @@ from syncd.store import db as storage
 from syncd.store import tickets as ticketstore
 from syncd.cli.group import main, with_settings
 from syncd.config import Settings, describe
-from syncd.errors import SyncdError
+from syncd.errors import ConfigError, SyncdError
 from syncd.core.tickets import PRIORITIES, STATUSES
+from syncd.clock import utcnow
 
 
 def _open(settings: Settings):
@@ -57,10 +58,21 @@ def check(ctx: click.Context) -> None:
     rules_path = settings.resolve(settings.rules)
     cmap = dict(settings.discourse.category_map)
     db_path = settings.resolve(settings.database)
+    version_line = None
     if os.path.exists(db_path):
-        from syncd.store import categories
-        cmap = dict(categories.load(_open(settings).conn, cmap).by_slug)
+        from syncd.store import categories, site
+        conn = _open(settings).conn
+        cmap = dict(categories.load(conn, cmap).by_slug)
+        version_line = site.describe(site.version_info(conn))
+    elif not settings.discourse.dry_run:
+        from syncd.store import site
+        version_line = site.describe(None)
+    if version_line:
+        click.echo(version_line)
     ruleset = load_rules(rules_path, list(settings.channels), cmap)
+    from syncd.scheduler import check_rules
+    if check_rules(ruleset, settings):
+        raise ConfigError(check_rules(ruleset, settings))
     click.echo(f"rules: {len(ruleset)} loaded from {rules_path}")
     click.echo("ok")
 
@@ -70,15 +82,23 @@ def check(ctx: click.Context) -> None:
 @click.option("--priority", type=click.Choice(PRIORITIES), help="Only tickets of this priority.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
 @click.option("--limit", type=int, default=None, help="At most this many (newest first).")
+@click.option("--breaching", is_flag=True, help="Only tickets past an SLA due time.")
 @with_settings
-def tickets(settings: Settings, status, priority, as_json: bool, limit) -> None:
+def tickets(settings: Settings, status, priority, as_json: bool, limit, breaching: bool) -> None:
     """List tickets, newest first.
 
     Example:
 
         syncd tickets --status open --priority urgent --json
+        syncd tickets --breaching
     """
-    found = ticketstore.query(_open(settings).conn, status, priority, limit)
+    from syncd.core.sla import breaching as is_breaching
+    from syncd.timekeeper import with_sla
+    conn = _open(settings).conn
+    found = ticketstore.query(conn, status, priority, None if breaching else limit)
+    found = with_sla(conn, settings, found, utcnow())
+    if breaching:
+        found = [t for t in found if is_breaching(t.sla)][:limit]
     if as_json:
         for t in found:
             click.echo(json.dumps(t.as_dict(), ensure_ascii=False))
@@ -88,7 +108,8 @@ def tickets(settings: Settings, status, priority, as_json: bool, limit) -> None:
         return
     click.echo(f"{'id':>7}  {'status':9} {'priority':8} {'likes':>5}  title")
     for t in found:
-        click.echo(f"{t.id:>7}  {t.status:9} {t.priority:8} {t.likes:>5}  {t.title}")
+        late = "  (SLA breached)" if is_breaching(t.sla) else ""
+        click.echo(f"{t.id:>7}  {t.status:9} {t.priority:8} {t.likes:>5}  {t.title}{late}")
 
 
 @main.command()
@@ -106,15 +127,25 @@ def ticket(settings: Settings, ticket_id: int, as_json: bool) -> None:
     found = ticketstore.load(conn, ticket_id)
     if found is None:
         raise SyncdError(f"no ticket {ticket_id}: 'syncd tickets' lists the ticket ids")
+    from syncd.core.sla import lines as sla_lines
+    from syncd.store import timers
+    from syncd.timekeeper import with_sla
+    found = with_sla(conn, settings, [found], utcnow())[0]
     history, actions = ticketstore.history(conn, ticket_id), ticketstore.actions(conn, ticket_id)
     if as_json:
         click.echo(json.dumps({"ticket": found.as_dict(), "history": history,
-                               "actions": actions}, ensure_ascii=False, indent=2))
+                               "actions": actions, "timers": timers.pending_for(conn, ticket_id)},
+                              ensure_ascii=False, indent=2))
         return
     t = found
     click.echo(f"#{t.id} {t.title}\n  {t.url or ''}")
     click.echo(f"  status {t.status} · priority {t.priority} · {t.visibility} · likes {t.likes}"
                f" · tags {', '.join(t.tags) or '-'} · author {t.author}")
+    if t.sla:
+        click.echo(f"  sla {t.sla['policy']} ({t.sla['calendar']}): "
+                   + "; ".join(sla_lines(t.sla, settings.tz, utcnow())))
+    for timer in timers.pending_for(conn, ticket_id):
+        click.echo(f"  timer {timer['kind']} {timer['target']} due {timer['due_at']}")
     click.echo("history:")
     for h in history:
         detail = {k: v for k, v in h["detail"].items() if v not in (None, "", [])}

@@ -63,7 +63,7 @@ class Page:
 
 
 def read_page(data: Mapping[str, Any]) -> Page:
-    """A ``/c/{slug}/{id}.json`` (or ``/latest.json``) answer."""
+    """A ``/c/{slug}/{id}/l/latest.json`` (or ``/latest.json``) answer."""
     users = {u.get("id"): u for u in data.get("users") or () if isinstance(u, Mapping)}
     tl = data.get("topic_list") or {}
     items = tuple(listed(e, users) for e in tl.get("topics") or () if isinstance(e, Mapping))
@@ -71,7 +71,7 @@ def read_page(data: Mapping[str, Any]) -> Page:
 
 
 def listed(entry: Mapping[str, Any], users: Mapping[Any, Mapping] | None = None) -> Listed:
-    """One ``TopicListItemSerializer`` entry; the author is the "Original Poster" poster."""
+    """One ``TopicListItemSerializer`` entry; the author is ``posters[0]``."""
     topic = parse_topic(entry)
     author = _original_poster(entry, users or {})
     if author is not None:
@@ -86,11 +86,15 @@ def listed(entry: Mapping[str, Any], users: Mapping[Any, Mapping] | None = None)
 
 
 def _original_poster(entry: Mapping[str, Any], users: Mapping[Any, Mapping]) -> Actor | None:
-    for poster in entry.get("posters") or ():
-        if "Original Poster" in str(poster.get("description") or ""):
-            user = users.get(poster.get("user_id")) or {}
-            return Actor(_int(poster.get("user_id")), user.get("username"), user.get("name"))
-    return None
+    """The creator is ``posters[0]`` (``TopicPostersSummary#user_ids`` puts ``topic.user_id``
+    first and only ever moves the *last* poster). ``description`` is translated text
+    ("Original Poster" in English only), so it is never read."""
+    posters = [p for p in entry.get("posters") or () if isinstance(p, Mapping)]
+    if not posters or posters[0].get("user_id") is None:
+        return None
+    first = posters[0]
+    user = users.get(first.get("user_id")) or {}
+    return Actor(_int(first.get("user_id")), user.get("username"), user.get("name"))
 
 
 def topic_differs(item: Listed, ticket: Ticket) -> bool:

@@ -184,15 +184,18 @@ MAX_TAG_LENGTH = 100
 
 
 def parse_tags(raw: Any) -> tuple[str, ...]:
-    """Tags as ``{id, name, slug}`` objects (current Discourse) or plain names (older sites),
-    without duplicates, at most ``MAX_TAGS_PER_TOPIC`` of at most ``MAX_TAG_LENGTH``
-    characters. Linear in the number of tags."""
+    """Tags in every format Discourse has sent (``TopicTagsMixin`` over the years): missing,
+    plain names, ``{name, description}``, ``{id, name, slug}``, and 2026's ``{id, name,
+    slug, original_name}`` where ``name`` is the localised display name and
+    ``original_name`` (present only when they differ) the tag itself. Without duplicates,
+    at most ``MAX_TAGS_PER_TOPIC`` of at most ``MAX_TAG_LENGTH`` characters. Linear in the
+    number of tags."""
     if not raw or not isinstance(raw, (list, tuple)):
         return ()
     names: dict[str, None] = {}
     for tag in raw:
         if isinstance(tag, Mapping):
-            tag = tag.get("name") or tag.get("slug")
+            tag = tag.get("original_name") or tag.get("name") or tag.get("slug")
         if isinstance(tag, str) and tag:
             names.setdefault(tag[:MAX_TAG_LENGTH], None)
             if len(names) >= MAX_TAGS_PER_TOPIC:

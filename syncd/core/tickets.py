@@ -89,6 +89,7 @@ class Ticket:
     fired_rules: frozenset[str] = frozenset()
     source: str = "discourse"
     requester: Requester | None = None
+    sla: Any = field(default=None, compare=False)   # core.sla.snapshot, attached by the processor
 
     @property
     def status(self) -> str:
@@ -122,6 +123,7 @@ class Ticket:
             "requester": self.requester.as_dict() if self.requester else None,
             "votes": self.votes, "plus_ones": self.plus_ones, "assignee": self.assignee,
             "assignee_type": self.assignee_type,
+            **({"sla": self.sla} if self.sla else {}),
         }
 
     @classmethod
@@ -161,6 +163,8 @@ class Change:
     source: str = "webhook"
     by_syncd: bool = False
     at: str | None = None
+    target: str | None = None       # timer events: the SLA target (first_response, ...)
+    late: bool = False              # timer events: fired late (syncd was down when due)
 
 
 @dataclass(frozen=True)
@@ -334,6 +338,8 @@ def _diff_topic(b: _Builder, topic: Topic) -> None:
 
 
 def _on_topic_destroyed(b: _Builder, staff: StaffPolicy) -> str:
+    if not b.ticket.has_topic and b.event.topic is not None:
+        _on_topic(b, staff)   # first seen deleted: the payload still describes the topic
     b.set(deleted=True, has_topic=True)
     return ""
 
@@ -349,7 +355,7 @@ def _on_post_created(b: _Builder, staff: StaffPolicy) -> str:
     if post.post_type not in (1,):
         return f"post type {post.post_type} (not a regular reply): no status change"
     t = b.ticket
-    if staff.bot and post.author.username == staff.bot:
+    if staff.bot and (post.author.username or "").lower() == staff.bot.lower():  # username_lower
         b.emit("post_created", post=post)
         return "syncd's own post: the ticket's status does not change"
     if staff.is_staff(post.author) and post.author.username != t.author:

@@ -9,6 +9,21 @@ from typing import Any, Callable
 from syncd.errors import PermanentError
 
 Expect = Callable[[str, Any], None]
+TITLE_TAKEN = "has already been used"   # Topic#unique_among's message (422)
+MAX_TITLE = 255                          # SiteSetting.max_topic_title_length's default
+
+
+def faq_titles(title: str, tid: int, key: str) -> list[str]:
+    """Titles to try for an FAQ copy, each unique a step further: Discourse refuses a title
+    another listable topic has (ignoring case), and the original is one of them."""
+    suffixes = ["", f" (from #{tid})", f" (from #{tid}, {key})"]
+    return [title[:MAX_TITLE - len(s)] + s for s in suffixes]
+
+
+def tag_name(tag: dict[str, Any]) -> str:
+    """A tag object's real name: 2026 sites show a localised ``name`` and the real one in
+    ``original_name``."""
+    return str(tag.get("original_name") or tag.get("name") or tag.get("slug") or "")
 
 
 class GatewayActions:
@@ -22,6 +37,9 @@ class GatewayActions:
         handler = getattr(self, f"do_{action.kind}", None)
         if handler is None:
             raise PermanentError(f"no Discourse action '{action.kind}'")
+        local = getattr(self, "_local", None)
+        if local is not None:   # how far back a retried reply looks for its marker
+            local.since = getattr(action, "created_at", None)
         return handler(action.ticket_id, action.params, action.key, expect, retrying,
                        ticket_category_id)
 
@@ -50,7 +68,7 @@ class GatewayActions:
             expect("visibility", wanted)
             self.make_public(tid, ticket_category_id)
             done.append("converted")
-            topic["visible"] = True
+            topic = self.topic(tid)   # TopicConverter leaves ``visible`` as it was: read it
         if bool(topic.get("visible", True)) != (wanted == "public"):
             expect("visibility", wanted)
             self.set_status(tid, "visible", wanted == "public")
@@ -69,7 +87,8 @@ class GatewayActions:
         return {"category_id": cat_id, "changed": True}
 
     def _retag(self, tid, add: list[str], remove: list[str], expect: Expect) -> dict[str, Any]:
-        current = [t if isinstance(t, dict) else {"name": t} for t in self.topic(tid).get("tags") or []]
+        current = [{"id": t.get("id"), "name": tag_name(t)} if isinstance(t, dict) else {"name": t}
+                   for t in self.topic(tid).get("tags") or []]
         names = [(t.get("name") or "").lower() for t in current]   # Discourse lowercases tags
         added = [t for t in dict.fromkeys(x.lower() for x in add) if t not in names]
         removed = [t for t in dict.fromkeys(x.lower() for x in remove) if t in names]
@@ -81,7 +100,7 @@ class GatewayActions:
             expect("tag_removed", tag)
         keep = [{k: t[k] for k in ("id", "name") if t.get(k) is not None}
                 for t in current if (t.get("name") or "").lower() not in removed]
-        self.update_topic(tid, tags=keep + [{"name": t} for t in added])
+        self.update_topic(tid, tags=self.tags_field(keep + [{"name": t} for t in added]))
         return {"tags": [t["name"] for t in keep] + added, "changed": True}
 
     def do_add_tags(self, tid, params, key, expect, retrying, _cat=None):
@@ -110,8 +129,17 @@ class GatewayActions:
         raw = self.faq_text(tid, topic, params.get("accepted_post_id"))
         title = str(params.get("title") or topic.get("title") or f"Topic {tid}")
         title = title if title.lower().startswith("faq") else f"FAQ: {title}"
-        result = self.new_topic(key, retrying, title=title, raw=raw, category=cat_id)
-        return {"mode": "copy", "category_id": cat_id, **result}
+        for candidate in faq_titles(title, tid, key):
+            try:
+                result = self.new_topic(key, retrying, title=candidate, raw=raw, category=cat_id)
+            except PermanentError as exc:
+                if exc.status == 422 and TITLE_TAKEN in str(exc).lower():
+                    continue   # Topic#unique_among: titles are unique, ignoring case
+                raise
+            return {"mode": "copy", "category_id": cat_id, **result}
+        raise PermanentError(f"Discourse refused every FAQ title tried for ticket {tid} (they "
+                             "have already been used): rename the FAQ topics in the way, or "
+                             "turn on the site setting that allows duplicate titles", 422)
 
     def faq_text(self, tid: int, topic: dict[str, Any], accepted_post_id: Any) -> str:
         """The question and the accepted answer quoted, with a link back."""

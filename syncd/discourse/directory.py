@@ -1,12 +1,14 @@
-"""What syncd reads of the forum's directory at start: site categories and the members of
-the staff groups. Runs in the background (never in the request path) when a Discourse URL
-is set; what it learns is remembered in the database for offline use."""
+"""What syncd reads of the forum's directory at start: every category (``/categories.json``,
+page by page), the forum's version (``/about.json``) and the members of the staff groups.
+Runs in the background (never in the request path) when a Discourse URL is set; what it
+learns is remembered in the database for offline use."""
 from __future__ import annotations
 
 import sqlite3
 
 from syncd import logs
-from syncd.store import categories
+from syncd.discourse import categorylist
+from syncd.store import categories, site
 from syncd.clock import iso
 from syncd.config import Settings
 from syncd.store.db import Store, transaction
@@ -52,9 +54,14 @@ def refresh(settings: Settings, store: Store, client=None) -> None:
     client = client or client_for(settings)
     db = store.db()
     try:  # every call to Discourse happens before its short write transaction
-        pairs = categories.read_site(client)
+        # every page of /categories.json: /site.json lists only the sidebar's categories
+        # on a site that lazy-loads them (app/models/site.rb)
+        pairs = categorylist.pairs(client._get)
+        found = ((client._get("/about.json") or {}).get("about") or {}).get("version")
         with transaction(db) as conn:
             categories.refresh_from_discourse(conn, pairs)
+            if site.remember_version(conn, found, "/about.json"):
+                log.info("discourse_version", version=found, source="/about.json")
         members = {g: group_members(client, g) for g in settings.discourse.staff_groups}
         with transaction(db) as conn:
             count = remember_staff(conn, members)

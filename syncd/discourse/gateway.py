@@ -11,13 +11,13 @@ A thin adapter. Every call goes through ``_call``, which
   4xx are ``PermanentError`` (403 names the API-key scope that is missing).
 
 Idempotency (an action may be taken again after a crash): replies carry a hidden marker
-``<!-- syncd:action:KEY -->`` and, when an action is retried, the topic's recent posts by the
-API user are read for it before posting again; new topics (a message to the author, an FAQ
-copy) carry ``external_id = syncd-KEY`` and a retry looks that id up first. Changes of
-state (category, tags, status, visibility) are idempotent by nature: the topic is read and
-only what differs is changed. Before each change that comes back as a webhook, ``expect``
-records the echo (``syncd/echoes.py``). See docs/delivery.md.
-"""
+``<!-- syncd:action:KEY -->`` and, when an action is retried, the topic's posts by the API
+user (matched ignoring case, as Discourse matches ``Api-Username``) are read for it before
+posting again, newest first and back to the action's creation however busy the topic; new
+topics (a message to the author, an FAQ copy) carry ``external_id = syncd-KEY`` and a retry
+looks that id up first. Changes of state (category, tags, status, visibility) are idempotent
+by nature: the topic is read and only what differs is changed. Before each change that comes
+back as a webhook, ``expect`` records the echo (``syncd/echoes.py``). See docs/delivery.md."""
 from __future__ import annotations
 
 import re
@@ -30,14 +30,22 @@ from pydiscourse import DiscourseClient
 from pydiscourse.exceptions import DiscourseError
 
 from syncd import logs
-from syncd.errors import PermanentError, TransientError
+from syncd.clock import parse
+from syncd.core import version as versions
+from syncd.errors import PermanentError, SyncdError, TransientError
+from syncd.discourse import categorylist
 from syncd.discourse.actions import Expect, GatewayActions
 from syncd.discourse.assign import AssignActions
 from syncd.outbox.pacing import TokenBucket
+from syncd.store import site
+from syncd.store.db import transaction
 
 log = logs.get("syncd.discourse")
 MAX_INLINE_WAIT = 10.0
-RECENT_POSTS = 20
+RECENT_POSTS = 20          # posts a chunk of /t/{id}/posts.json
+MARKER_SEARCH_POSTS = 2000  # how far back a retry looks for its marker, at most
+CLOCK_SKEW = 600.0          # syncd's and Discourse's clocks may differ this much (seconds)
+ABOUT_TTL_SECONDS = 3600.0
 CATEGORY_TTL_SECONDS = 3600.0
 DEFAULT_WAIT = 10.0
 
@@ -127,7 +135,7 @@ class DiscourseGateway(GatewayActions, AssignActions):
     """Discourse actions for the delivery workers; safe to share between threads."""
 
     def __init__(self, settings: Any, bucket: TokenBucket | None = None,
-                 client: DiscourseClient | None = None):
+                 client: DiscourseClient | None = None, store: Any = None):
         d = settings.discourse
         self.base_url, self.username = d.url.rstrip("/"), d.api_username
         self.staff_groups = tuple(d.staff_groups)
@@ -139,6 +147,8 @@ class DiscourseGateway(GatewayActions, AssignActions):
         self._categories_at = 0.0
         self._lock = threading.Lock()
         self._local = threading.local()   # each worker thread's lease keeper
+        self.store = store                 # where the forum's version is remembered
+        self._about: tuple[float, str | None] | None = None
 
     def keep_lease(self, renew: Callable[[], None] | None) -> Callable[[], None] | None:
         """Call ``renew`` before every request of this thread: a slow action renews its
@@ -212,14 +222,8 @@ class DiscourseGateway(GatewayActions, AssignActions):
         raise PermanentError(f"Discourse has no category '{slug}'")
 
     def _load_categories(self) -> None:
-        data = self._call("GET", "/categories.json", include_subcategories="true") or {}
-        found: dict[str, int] = {}
-        stack = list((data.get("category_list") or {}).get("categories") or [])
-        while stack:
-            cat = stack.pop()
-            if cat.get("slug") and cat.get("id") is not None:
-                found[cat["slug"]] = int(cat["id"])
-            stack += cat.get("subcategory_list") or []
+        """Every page of ``/categories.json`` (paginated on lazy-loading sites)."""
+        found = categorylist.pairs(lambda path, **params: self._call("GET", path, **params))
         with self._lock:
             self._categories, self._categories_at = found, time.monotonic()
 
@@ -229,27 +233,38 @@ class DiscourseGateway(GatewayActions, AssignActions):
     def marker(key: str) -> str:
         return f"<!-- syncd:action:{key} -->"
 
-    def _find_marker(self, topic_id: int, marker: str) -> int | None:
-        """A recent post by the API user whose raw holds ``marker`` (on retries only)."""
+    def _find_marker(self, topic_id: int, marker: str, since: str | None = None) -> int | None:
+        """A post by the API user whose raw holds ``marker`` (on retries only). The topic's
+        posts are read newest first, 20 a ``/t/{id}/posts.json?include_raw=true`` call
+        (``TopicsController#posts``), back to the action's creation (a marker cannot be
+        older) or ``MARKER_SEARCH_POSTS``. Usernames compare ignoring case, as Discourse
+        matches ``Api-Username`` (``username_lower``)."""
         stream = self.topic(topic_id).get("post_stream") or {}
-        recent = list(stream.get("stream") or [])[-RECENT_POSTS:]
-        posts = {p.get("id"): p for p in stream.get("posts") or []}
-        missing = [pid for pid in recent if pid not in posts]
-        if missing:
-            more = self._call("GET", f"/t/{int(topic_id)}/posts.json", **{"post_ids[]": missing})
-            posts.update({p.get("id"): p for p in ((more or {}).get("post_stream") or {})
-                          .get("posts") or []})
-        mine = [pid for pid in recent if (posts.get(pid) or {}).get("username") == self.username]
-        for pid in reversed(mine):
-            if marker in (self.post(pid).get("raw") or ""):
-                return pid
+        ids = list(stream.get("stream") or [])[-MARKER_SEARCH_POSTS:]
+        me, oldest = (self.username or "").lower(), _older_than(since)
+        end = len(ids)
+        while end > 0:
+            chunk = ids[max(0, end - RECENT_POSTS):end]
+            end -= len(chunk)
+            more = self._call("GET", f"/t/{int(topic_id)}/posts.json", include_raw="true",
+                              **{"post_ids[]": chunk})
+            posts = {p.get("id"): p for p in ((more or {}).get("post_stream") or {})
+                     .get("posts") or []}
+            for pid in reversed(chunk):
+                post = posts.get(pid) or {}
+                if str(post.get("username") or "").lower() == me:
+                    raw = post["raw"] if "raw" in post else self.post(pid).get("raw")
+                    if marker in (raw or ""):
+                        return pid
+                if oldest is not None and _created(post) is not None and _created(post) < oldest:
+                    return None
         return None
 
     def reply(self, topic_id: int, raw: str, key: str, retrying: bool) -> dict[str, Any]:
         """A post in the topic, exactly once (see the module docstring)."""
         marker = self.marker(key)
         if retrying:
-            found = self._find_marker(topic_id, marker)
+            found = self._find_marker(topic_id, marker, getattr(self._local, "since", None))
             if found:
                 return {"post_id": found, "already_posted": True}
         data = self._call("POST", "/posts.json", topic_id=int(topic_id), raw=f"{raw}\n\n{marker}")
@@ -277,8 +292,41 @@ class DiscourseGateway(GatewayActions, AssignActions):
                    enabled="true" if enabled else "false")
 
     def update_topic(self, topic_id: int, **fields: Any) -> None:
-        """``PUT /t/-/{id}.json`` as JSON; tags go as objects (names alone are deprecated)."""
+        """``PUT /t/-/{id}.json`` as JSON (tags as ``tags_field`` shapes them)."""
         self._call("PUT", f"/t/-/{int(topic_id)}.json", **fields)
+
+    def tags_field(self, tags: list[dict[str, Any]]) -> list[Any]:
+        """A topic's whole tag list as this forum's version takes it: objects ``{id, name}``
+        from 2026.1 (names are deprecated there, dropped from 2026.07), names before
+        (``tag_topic_by_names``: objects fail). No tags: ``[]``, or ``[""]`` for names
+        (Rails keeps the key; ``resolve_tag_names`` drops the empty name)."""
+        if versions.tag_objects(self.version()):
+            return [{k: t[k] for k in ("id", "name") if t.get(k) is not None} for t in tags]
+        names = [str(t["name"]) for t in tags if t.get("name")]
+        return names or [""]
+
+    def version(self) -> str | None:
+        """The forum's version: what syncd remembered (every delivery's ``User-Agent``,
+        ``/about.json`` at start), else ``GET /about.json`` (at most once an hour)."""
+        if self.store is not None:
+            known = site.version(self.store.db().conn)
+            if known:
+                return known
+        with self._lock:
+            if self._about and time.monotonic() - self._about[0] < ABOUT_TTL_SECONDS:
+                return self._about[1]
+        try:
+            found = ((self._call("GET", "/about.json") or {}).get("about") or {}).get("version")
+        except SyncdError as exc:
+            log.warning("discourse_version_unknown", error=str(exc),
+                        hint="tags are sent as names until the version is known")
+            found = None
+        with self._lock:
+            self._about = (time.monotonic(), found)
+        if found and self.store is not None:
+            with transaction(self.store.db()) as conn:
+                site.remember_version(conn, found, "/about.json")
+        return found
 
     def make_private(self, topic_id: int, topic: dict[str, Any], expect: Expect) -> list[str]:
         """Convert to a private message, then invite each staff group not yet in it."""
@@ -290,12 +338,59 @@ class DiscourseGateway(GatewayActions, AssignActions):
         allowed = {g.get("name") for g in (topic.get("details") or {}).get("allowed_groups") or []}
         for group in self.staff_groups:
             if group not in allowed:
-                self._call("POST", f"/t/{int(topic_id)}/invite-group.json", group=group,
-                           should_notify=False)
+                self.invite_group(topic_id, group)
                 done.append(f"invited {group}")
         return done
+
+    def invite_group(self, topic_id: int, group: str) -> None:
+        """``should_notify`` goes as the *string* "false": Rails reads JSON ``false`` as
+        blank, and a blank ``should_notify`` notifies every member of the group."""
+        try:
+            self._call("POST", f"/t/{int(topic_id)}/invite-group.json", group=group,
+                       should_notify="false")
+        except PermanentError as exc:
+            if exc.status != 403:
+                raise
+            raise self._invite_refused(topic_id, group, exc) from None
+
+    def _invite_refused(self, topic_id: int, group: str, exc: PermanentError) -> PermanentError:
+        """A 403 here is usually the group's "Who can message this group" level, not the
+        key's scope (``Guardian#can_send_private_message?``): ask the group which it is."""
+        try:
+            info = (self._call("GET", f"/groups/{group}.json", missing_ok=True) or {}).get("group")
+        except SyncdError:
+            info = None
+        if isinstance(info, dict) and info.get("messageable") is False:
+            return PermanentError(
+                f"Discourse refused to invite the group '{group}' to topic {topic_id} (403): "
+                f"the group's \"Who can message this group\" level (messageable_level "
+                f"{info.get('messageable_level')}) excludes the API user '{self.username}'. "
+                "In Discourse, open the group → Settings → Interaction and set \"Who can "
+                "message this group\" to at least \"Only admins\" (or to a level the API user "
+                "is in), or use the API user 'system'.", 403)
+        return PermanentError(f"{exc} If the key has that scope, check the group's \"Who can "
+                              f"message this group\" level: it must include the API user "
+                              f"'{self.username}'.", 403)
 
     def make_public(self, topic_id: int, category_id: int | None) -> None:
         """A private message back to a topic (its category from the ticket)."""
         fields = {"category_id": int(category_id)} if category_id else {}
         self._call("PUT", f"/t/{int(topic_id)}/convert-topic/public", **fields)
+
+
+def _created(post: dict[str, Any]) -> float | None:
+    try:
+        return parse(post["created_at"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _older_than(since: str | None) -> float | None:
+    """Posts created before this (an action's creation, less the clock skew) cannot hold
+    its marker."""
+    if not since:
+        return None
+    try:
+        return parse(since).timestamp() - CLOCK_SKEW
+    except (TypeError, ValueError):
+        return None

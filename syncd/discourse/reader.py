@@ -96,7 +96,7 @@ class ApiReader:
                 raise PermanentError(f"GET {path}: HTTP {resp.status_code} {_errors(resp)}")
             return _json(resp, path)
 
-    _get = get  # what ``categories.read_site`` calls on a pydiscourse client
+    _get = get  # the name pydiscourse clients use (``categorylist`` takes either)
 
     def _rate_limited(self, path: str, wait: float) -> None:
         self.rate_limited += 1

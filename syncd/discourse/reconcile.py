@@ -1,12 +1,15 @@
 """Reconcile: Discourse's API is the source of truth; what webhooks missed, syncd finds.
 
-A walk pages through the topic lists of the ticket categories (``/c/{slug}/{id}.json``,
-newest activity first), compares each topic with its ticket (``reconcile_diff.plan``) and
-feeds every difference as a synthetic event (source ``reconcile``) through
-``Processor.process_event``: the same state machine, the same once-per-ticket rules.
-Incremental walks stop at the first topic older than the cursor (the newest ``bumped_at``
-of the last walk); ``full`` walks everything. Each page is committed with the walk's
-checkpoint in one transaction, so an interrupted walk resumes where it stopped.
+A walk pages through the topic lists of the ticket categories
+(``/c/{slug}/{id}/l/latest.json``, newest activity first: never the bare
+``/c/{slug}/{id}.json``, which serves the category's *default view*, by score for a "Top"
+category), compares each topic with its ticket (``reconcile_diff.plan``) and feeds every
+difference as a synthetic event (source ``reconcile``) through ``Processor.process_event``:
+the same state machine, the same once-per-ticket rules. Incremental walks stop at the first
+topic older than the cursor (the newest ``bumped_at`` of the last walk; a list that was
+empty keeps a cursor too, so one empty ticket category does not make every walk a full one);
+``full`` walks everything. Each page is committed with the walk's checkpoint in one
+transaction, so an interrupted walk resumes where it stopped.
 
 ``Reconciler.step`` does one page, so ``serve``'s worker stays responsive; ``sync`` loops.
 """
@@ -25,6 +28,7 @@ from syncd.core import drift as diff
 from syncd.store import tickets as ticketstore
 from syncd.clock import iso, parse, utcnow
 from syncd.errors import PermanentError, SyncdError, TransientError
+from syncd.discourse import categorylist
 from syncd.discourse.reader import ApiReader
 from syncd.store.db import get_setting, put_setting, transaction
 from syncd.core.tickets import Ticket
@@ -37,6 +41,9 @@ LEASE_SECONDS = 600           # a page takes seconds; a holder silent this long 
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 CURSOR = "reconcile.cursor.{}"
 MAX_PAGES = 100_000        # bounds every walk: 3 million topics a list
+EMPTY_CURSOR = "1970-01-01T00:00:00.000Z"   # the list had no topics: everything is newer
+LIKERS_PAGE = 200          # PostActionUsersController's page size (its default limit)
+MAX_LIKER_PAGES = 50
 
 
 @dataclass
@@ -95,7 +102,8 @@ class Reconciler:
         return walk
 
     def _lists(self, full: bool) -> tuple[list[dict[str, Any]], dict[int, int]]:
-        """The topic lists to walk, and topic counts (read from ``/site.json`` on full walks)."""
+        """The topic lists to walk, and topic counts (read from ``/categories.json`` on full
+        walks, and when a configured slug is not known yet)."""
         wanted = list(self.settings.discourse.categories)
         if not wanted:
             return [{"key": "latest", "path": "/latest.json", "category_id": None}], {}
@@ -104,17 +112,19 @@ class Reconciler:
         ids, missing = categories.load(conn, cmap).ticket_ids(wanted)
         counts: dict[int, int] = {}
         if full or missing:
-            site = self.reader.get("/site.json")
+            # every page of /categories.json: /site.json lists only the sidebar's categories
+            # on lazy-loading sites, and one /categories.json call only the first 20
+            found = categorylist.walk(self.reader.get)
             with transaction(self.store.db()) as wconn:
-                categories.remember(wconn, categories.from_site(site), "discourse")
-            counts = {int(c["id"]): int(c.get("topic_count") or 0)
-                      for c in site.get("categories") or () if c.get("id") is not None}
+                categories.remember(wconn, {c["slug"]: c["id"] for c in found if c.get("slug")},
+                                    "discourse")
+            counts = {int(c["id"]): int(c.get("topic_count") or 0) for c in found}
             ids, missing = categories.load(conn, cmap).ticket_ids(wanted)
         if missing:
             log.warning("reconcile_unknown_categories", slugs=missing)
         by_id = categories.load(conn, cmap).by_id
-        return [{"key": f"c{i}", "path": f"/c/{by_id.get(i, 'c')}/{i}.json", "category_id": i}
-                for i in sorted(ids or ())], counts
+        return [{"key": f"c{i}", "path": f"/c/{by_id.get(i, 'c')}/{i}/l/latest.json",
+                 "category_id": i} for i in sorted(ids or ())], counts
 
     # --- one page ----------------------------------------------------------------------------
     def step(self, walk: Walk) -> bool:
@@ -179,8 +189,7 @@ class Reconciler:
         if plan.count_likes:
             post_id, count = diff.first_post_of(view)
             if post_id is not None and count:
-                likers, count = diff.liker_ids(self.reader.get(
-                    "/post_action_users.json", id=post_id, post_action_type_id=2))
+                likers, count = self._likers(post_id)
             elif post_id is not None:
                 likers = ()
         if count is not None and (ticket is None or count != ticket.likes):
@@ -189,6 +198,20 @@ class Reconciler:
         if plan.new and self._historic(item):
             out = [replace(ev, extra={**ev.extra, "import": True}) for ev in out]
         return out
+
+    def _likers(self, post_id: int) -> tuple[tuple[int, ...], int]:
+        """Every liker of a post: ``/post_action_users.json`` pages 200 (0-based ``page``) and
+        says ``total_rows_post_action_users`` only when there are more than a page."""
+        ids: list[int] = []
+        total = 0
+        for page in range(MAX_LIKER_PAGES):
+            found, total = diff.liker_ids(self.reader.get(
+                "/post_action_users.json", id=post_id, post_action_type_id=2, page=page,
+                limit=LIKERS_PAGE))
+            ids += [i for i in found if i not in ids]
+            if len(found) < LIKERS_PAGE or len(ids) >= total:
+                break
+        return tuple(ids), max(total, len(ids))
 
     def _historic(self, item: diff.Listed) -> bool:
         """A topic syncd never saw, created before ``processor.announce_within_hours``: it
@@ -227,6 +250,10 @@ class Reconciler:
             if walk.done:
                 for key, newest in walk.newest.items():
                     put_setting(conn, CURSOR.format(key), newest)
+                for lst in walk.lists:   # an empty list keeps a cursor too
+                    key = CURSOR.format(lst["key"])
+                    if lst["key"] not in walk.newest and get_setting(self.store.db(), key) is None:
+                        put_setting(conn, key, EMPTY_CURSOR)
                 conn.execute("DELETE FROM settings WHERE key IN (?, ?)", (CHECKPOINT, LEASE))
             else:
                 put_setting(conn, CHECKPOINT, _dump(walk))

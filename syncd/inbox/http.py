@@ -218,6 +218,12 @@ def _refresh_gauges(r: Receiver) -> None:
     metrics.UNPROCESSED.set(backlog["deliveries_unprocessed"])
 
 
+def _version(conn: sqlite3.Connection) -> str | None:
+    """The forum's version as last learnt (a delivery's User-Agent, /about.json)."""
+    from syncd.store import site
+    return site.version(conn)
+
+
 def _health(r: Receiver):
     try:
         conn = r.store.db().conn
@@ -228,6 +234,7 @@ def _health(r: Receiver):
         return jsonify({"status": "unavailable", "database": f"unreachable: {exc}"}), 503
     body = {"status": "ok", "database": "ok", "rules_loaded": r.rules_count(),
             "backlog": backlog, **extra}
+    body["discourse_version"] = _version(conn)
     if extra.get("failing_channels"):
         body["status"] = "degraded"
     if r.writer is not None and not getattr(r.writer, "alive", True):

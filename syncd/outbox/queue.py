@@ -1,10 +1,15 @@
 """The outbox: actions waiting to be sent, claimed under a lease, finished once.
 
-``pending → sending (leased) → sent | dead | dry_run``. A worker claims with
-``BEGIN IMMEDIATE`` + one ``UPDATE … RETURNING`` (never select-then-delete), so two workers
-never take the same row. Only the oldest undelivered action of a ticket can be claimed, so
-a ticket's actions go out in order. A lease that expires (the worker crashed) makes the row
-claimable again; every send is idempotent, so taking it again never doubles it.
+``pending → sending (leased) → sent | dead | dry_run``. A worker claims with ``BEGIN
+IMMEDIATE`` + one ``UPDATE … RETURNING`` (never select-then-delete), so two workers never
+take the same row. Only the oldest undelivered action of a ticket *for one destination* can
+be claimed, so a ticket's actions go out in order there. A lease that expires (the worker
+crashed) makes the row claimable again; every send is idempotent, so taking it again never
+doubles it.
+
+Order is kept per ticket *per destination* (``destination``: ``discourse`` or
+``channel:<name>``, set by migration 007's trigger): a Chat space that is down holds back
+only that space's cards for the ticket, never its Discourse reply or another channel.
 """
 from __future__ import annotations
 
@@ -72,8 +77,8 @@ WHERE id = (
     WHERE ((o.status = 'pending' AND o.next_attempt_at <= :now)
            OR (o.status = 'sending' AND o.lease_until <= :now))
       AND NOT EXISTS (SELECT 1 FROM outbox p
-                      WHERE p.ticket_id = o.ticket_id AND p.id < o.id
-                        AND p.status IN ('pending', 'sending'))
+                      WHERE p.ticket_id = o.ticket_id AND p.destination IS o.destination
+                        AND p.id < o.id AND p.status IN ('pending', 'sending'))
     ORDER BY o.next_attempt_at, o.id LIMIT 1)
 RETURNING *
 """
@@ -81,7 +86,8 @@ RETURNING *
 
 def claim(db, worker: str, now: datetime | None = None,
           lease_seconds: float = 120.0) -> Action | None:
-    """Lease the next due action (a ticket's oldest undelivered one), or None."""
+    """Lease the next due action (the oldest undelivered one of its ticket and destination),
+    or None."""
     now = _now(now)
     with transaction(_wrap(db)) as conn:
         cur = conn.execute(CLAIM_SQL, {"worker": worker, "now": iso(now),
@@ -172,7 +178,7 @@ def _json(value: Any) -> str | None:
 def list_actions(db, failed: bool = False, limit: int = 200) -> list[dict[str, Any]]:
     """Undelivered and dead actions (``failed``: dead ones, and pending ones that failed)."""
     where = ("status = 'dead' OR (status = 'pending' AND last_error IS NOT NULL)" if failed
-             else "status IN ('pending', 'sending', 'dead')")
+             else "status IN ('pending', 'sending', 'dead', 'held')")
     return rows(_db_conn(db), "SELECT id, ticket_id, kind, rule, status, attempts, "
                 "next_attempt_at, lease_until, last_error, created_at, updated_at, params "
                 f"FROM outbox WHERE {where} ORDER BY id LIMIT ?", (limit,))

@@ -60,7 +60,8 @@ class Planning:
     def event_dict(self) -> dict[str, Any]:
         c = self.change
         return {"name": c.name, "tag": c.tag, "old": c.old, "new": c.new,
-                "at": c.at or iso(self.now), "actor": c.actor.username if c.actor else None}
+                "at": c.at or iso(self.now), "actor": c.actor.username if c.actor else None,
+                "target": c.target, "late": c.late}
 
     def similar(self, limit: int) -> list[dict]:
         if self._similar is None or len(self._similar) < limit:

@@ -12,7 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Collection, Mapping
 
+from syncd.core.durations import parse_duration
 from syncd.core.events import Actor
+from syncd.core.sla import TARGETS as SLA_TARGETS, breaching
 from syncd.core.tickets import PRIORITIES, SOURCES, STATUSES, VISIBILITIES, Change, StaffPolicy, Ticket
 
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
@@ -205,3 +207,33 @@ CONDITIONS: dict[str, Condition] = {
     "not": Condition(lambda v, c: v, _not),
 }
 NESTED = ("any", "not")
+
+
+def _sla_targets(value: Any, ctx: LoadContext) -> frozenset[str] | None:
+    if value is True:
+        return None                              # any target
+    return _choices(SLA_TARGETS)(value, ctx)
+
+
+def _sla_breached(targets: frozenset[str] | None, f: Facts) -> bool:
+    snap = f.ticket.sla
+    return any(breaching(snap, t) for t in (targets or (None,)))
+
+
+def _duration(value: Any, ctx: LoadContext) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+
+
+def _remaining_below(seconds: float, f: Facts) -> bool:
+    snap = f.ticket.sla or {}
+    return any(t["status"] in ("running", "paused", "breached") and t["remaining_seconds"] < seconds
+               for t in (snap.get("targets") or {}).values())
+
+
+CONDITIONS.update({
+    "sla_breached": Condition(_sla_targets, _sla_breached),
+    "sla_remaining_below": Condition(_duration, _remaining_below),
+})

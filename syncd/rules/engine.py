@@ -35,6 +35,7 @@ class Rule:
     stop: bool = False
     file: str = ""
     line: int = 0
+    timing: Any = None        # rules.timing.Timing for ``on: {ticket_idle: …}`` / ``{schedule: …}``
 
     @property
     def where(self) -> str:
@@ -106,6 +107,8 @@ def evaluate(rules: RuleSet | Iterable[Rule], event: Change, ticket: Ticket, now
     for rule in candidates(rules, event.name):
         if rule.once and rule.name in fired:
             continue
+        if event.name == "ticket_idle" and event.target != rule.name:
+            continue          # each idle rule has its own timer; its name is the target
         if not holds(rule.conditions, facts):
             continue
         out.append(Firing(rule.name, event.name, rule.actions, rule.stop, rule))

@@ -21,6 +21,7 @@ from syncd.errors import ConfigError, RuleError
 from syncd.rules.actions import ACTIONS
 from syncd.rules.conditions import CONDITIONS, NESTED, Invalid, LoadContext
 from syncd.rules.engine import Action, Rule, RuleSet
+from syncd.rules.timing import PLAIN_TIMER_EVENTS, compile_on
 from syncd.core.tickets import RULE_EVENTS
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
@@ -116,6 +117,7 @@ class _Compiler:
     def __init__(self, src: yamlsrc.Source, ctx: LoadContext, problems: list[str]):
         self.src, self.ctx, self.problems = src, ctx, problems
         self.ok = True
+        self.timing = None   # a time rule's Timing (``on: {ticket_idle: ...}``)
 
     def problem(self, path: tuple, message: str) -> None:
         self.ok = False
@@ -142,11 +144,20 @@ class _Compiler:
         for key, value in flags.items():
             if not isinstance(value, bool):
                 self.problem(path + (key,), f"'{key}' must be true or false, not {value!r}")
+        if self.timing is not None and self.timing.event == "schedule":
+            self.scheduled_actions(actions, path + ("then",))
         if not self.ok or not name:
             return None
         return Rule(name=name, on=on, conditions=conditions, actions=actions,
                     description=str(item.get("description") or ""), once=flags["once"],
-                    stop=flags["stop"], file=self.src.filename, line=self.src.line(path))
+                    stop=flags["stop"], file=self.src.filename, line=self.src.line(path),
+                    timing=self.timing)
+
+    def scheduled_actions(self, actions: tuple, path: tuple) -> None:
+        for i, action in enumerate(actions):
+            if action.kind != "notify":
+                self.problem(path + (i,), f"a scheduled rule can only notify (it reports on "
+                                          f"all open tickets, not one), not '{action.kind}'")
 
     def name(self, name: Any, path: tuple, seen: dict[str, str]) -> str | None:
         if name is None:
@@ -169,12 +180,24 @@ class _Compiler:
             self.problem(path, f"{label} has no 'on': name the event(s) it listens to")
             return frozenset()
         value = item["on"]
+        if isinstance(value, dict):
+            try:
+                self.timing = compile_on(value)
+            except Invalid as exc:
+                self.problem(path + ("on",), str(exc))
+                return frozenset()
+            return frozenset({self.timing.event})
         names = value if isinstance(value, list) else [value]
         if not names:
             self.problem(path + ("on",), "'on' is empty: name at least one event")
         for name in names:
-            if name not in RULE_EVENTS:
-                self.problem(path + ("on",), _unknown("event", name, RULE_EVENTS))
+            if name in ("ticket_idle", "schedule"):
+                self.problem(path + ("on",), f"'{name}' needs its time: write on: "
+                             + ("{ticket_idle: {hours: 4, calendar: office}}" if name == "ticket_idle"
+                                else "{schedule: \"mon-fri 09:00\", calendar: office}"))
+            elif name not in RULE_EVENTS + PLAIN_TIMER_EVENTS:
+                self.problem(path + ("on",), _unknown("event", name,
+                                                      RULE_EVENTS + PLAIN_TIMER_EVENTS))
         return frozenset(n for n in names if isinstance(n, str))
 
     def conditions(self, value: Any, path: tuple) -> tuple:
@@ -261,3 +284,10 @@ def _explain(errors: list, value: Any) -> list[tuple[tuple, str]]:
         else:
             out.append((tuple(e.absolute_path), e.message))
     return out
+
+
+def compile_conditions(src: yamlsrc.Source, value: Any, path: tuple, problems: list[str],
+                       categories: Mapping[str, int] | None = None) -> tuple:
+    """An ``if:`` mapping outside a rule (an SLA policy's): the same conditions, compiled the
+    same way; problems are appended as ``file:line: message``."""
+    return _Compiler(src, LoadContext(None, categories or None), problems).conditions(value, path)

@@ -1,7 +1,8 @@
 """Category slug ↔ id: config's ``category_map``, Discourse's site categories, remembered.
 
 Topic payloads carry a category id; config and rules speak in slugs. The map is built from
-``category_map`` first, then from Discourse (``GET /site.json``) when a URL is set, and is
+``category_map`` first, then from Discourse (every page of ``GET /categories.json``: on a
+site that lazy-loads categories ``/site.json`` lists only the sidebar's) when a URL is set, and is
 kept in the ``categories`` table so dry-runs and ``syncd rules test`` work offline. Post
 payloads carry ``category_slug`` beside ``category_id``: those teach the map too.
 """
@@ -63,19 +64,8 @@ def load(conn: sqlite3.Connection, config_map: Mapping[str, int] | None = None) 
     return CategoryMap(found)
 
 
-def from_site(site: Mapping) -> dict[str, int]:
-    """Slug: id pairs from Discourse's ``/site.json`` (every category, subcategories too)."""
-    return {c["slug"]: int(c["id"]) for c in site.get("categories", [])
-            if isinstance(c, Mapping) and c.get("slug") and c.get("id") is not None}
-
-
-def read_site(client) -> dict[str, int]:
-    """Slug: id pairs from Discourse (a network call: never inside a transaction)."""
-    return from_site(client._get("/site.json") or {})
-
-
 def refresh_from_discourse(conn: sqlite3.Connection, pairs: Mapping[str, int]) -> int:
-    """Remember what ``read_site`` returned."""
+    """Remember what ``discourse.categorylist.pairs`` read (every page of /categories.json)."""
     changed = remember(conn, pairs, "discourse")
     log.info("categories_refreshed", count=len(pairs), changed=changed)
     return changed

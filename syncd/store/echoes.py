@@ -65,7 +65,8 @@ def mark(conn: sqlite3.Connection, ticket_id: int, changes: Sequence[Change],
         actor = change.actor.username if change.actor else None
         # A post says who wrote it; a topic payload's last_poster does not say who edited it,
         # so syncd's own edits are known from the echoes table alone.
-        mine = bool(api_username) and actor == api_username and change.name == "post_created"
+        mine = bool(api_username) and (actor or "").lower() == api_username.lower() \
+            and change.name == "post_created"   # Discourse matches Api-Username ignoring case
         key = _key(change)
         if not mine and key is not None:
             mine = _consume(conn, ticket_id, key[0], key[1], now)

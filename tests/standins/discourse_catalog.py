@@ -11,6 +11,18 @@ the category's pinned topics first on page 0, then ``bumped_at`` descending, 30 
 minute): a 429 with ``extras.wait_seconds``, ``Retry-After`` and the error-code header;
 ``fail_next`` forces 429s (JSON or the per-IP plain text) and ``fail_path`` 5xx. Every
 call is counted in ``calls`` (by kind) and logged in ``log``.
+
+Faithful where syncd once assumed otherwise (discourse/discourse source):
+- ``/c/{slug}/{id}.json`` serves the category's *default view* (``ListController#
+  category_default``): a category whose ``default_view`` is ``top`` lists topics by score
+  (``topics_per_period_in_top_page``, 50); ``/c/{slug}/{id}/l/latest.json`` is always latest.
+- ``posters`` follow ``TopicPostersSummary``: the creator first, the last poster moved to
+  the back with ``extras: "latest"``, and ``description`` *translated* (``locale``).
+- ``/post_action_users.json`` pages 200 likers (``limit``, 0-based ``page``) and sends
+  ``total_rows_post_action_users`` only when there are more than a page.
+- ``version`` (``/about.json``): tags as names before 2026.1, objects after.
+- ``/categories.json`` is paginated and ``/site.json`` lists only the sidebar's categories
+  when ``lazy_categories`` (``standins.discourse_site``).
 """
 from __future__ import annotations
 
@@ -27,8 +39,19 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from standins.discourse_site import SiteCategory, about, category_list, site
+
 JSON = "application/json; charset=utf-8"
 BASE_TIME = datetime(2024, 1, 1, tzinfo=timezone.utc)
+TOP_PER_PAGE = 50          # SiteSetting.topics_per_period_in_top_page
+LIKERS_PER_PAGE = 200      # PostActionUsersController: (params[:limit] || 200)
+# I18n.t(:original_poster) and friends: the description is translated, never an API value.
+POSTER_TEXT = {
+    "en": {"original": "Original Poster", "latest": "Most Recent Poster",
+           "frequent": "Frequent Poster"},
+    "de": {"original": "Ursprünglicher Verfasser", "latest": "Neuester Verfasser",
+           "frequent": "Häufiger Verfasser"},
+}
 
 
 def stamp(seconds: float) -> str:
@@ -80,10 +103,17 @@ class Catalog:
 
     def __init__(self, categories: dict[int, str] | None = None, per_page: int = 30,
                  limit_per_minute: int = 60, api_key: str = "test-key",
-                 tag_objects: bool = True, solved: bool = True):
+                 tag_objects: bool | None = None, solved: bool = True,
+                 version: str = "2026.2.0-latest", locale: str = "en",
+                 lazy_categories: bool = False):
         self.categories = dict(categories or {5: "support"})
         self.per_page, self.limit, self.api_key = per_page, limit_per_minute, api_key
-        self.tag_objects, self.solved = tag_objects, solved
+        self.version, self.locale, self.lazy_categories = version, locale, lazy_categories
+        new = tuple(int(x) for x in re.findall(r"\d+", version)[:2]) >= (2026, 1)
+        self.tag_objects = new if tag_objects is None else tag_objects
+        self.solved = solved
+        self.default_views: dict[int, str] = {}   # category id -> "top" (else latest)
+        self.sidebar: list[int] = []
         self.topics: dict[int, FakeTopic] = {}
         self.users: dict[int, str] = {1: "system", 2: "bob", 3: "alice", 4: "carol"}
         self.staff = {1, 2}
@@ -231,9 +261,13 @@ class Catalog:
 
     def _route(self, path: str, q: dict) -> tuple[str, dict | None]:
         page = int(q.get("page", ["0"])[0] or 0)
-        if m := re.fullmatch(r"/c/([^/]+)/(\d+)(?:/l/latest)?\.json", path):
+        if m := re.fullmatch(r"/c/([^/]+)/(\d+)(/l/latest)?\.json", path):
             cid = int(m.group(2))
-            return "list", self.topic_list(cid, page) if cid in self.categories else None
+            if cid not in self.categories:
+                return "list", None
+            if not m.group(3) and self.default_views.get(cid) == "top":
+                return "list", self.top_list(cid, page)   # ListController#category_default
+            return "list", self.topic_list(cid, page)
         if path == "/latest.json":
             return "list", self.topic_list(None, page)
         if m := re.fullmatch(r"/t/(\d+)\.json", path):
@@ -244,9 +278,14 @@ class Catalog:
         if m := re.fullmatch(r"/posts/by_number/(\d+)/(\d+)\.json", path):
             return "post", self.post_by_number(int(m.group(1)), int(m.group(2)))
         if path == "/post_action_users.json":
-            return "likers", self.likers(int(q.get("id", ["0"])[0]))
+            return "likers", self.likers(int(q.get("id", ["0"])[0]), page,
+                                         int(q.get("limit", [LIKERS_PER_PAGE])[0]))
         if path == "/site.json":
             return "site", self.site()
+        if path == "/categories.json":
+            return "categories", category_list(self.site_categories(), q, self.lazy_categories)
+        if path == "/about.json":
+            return "about", about(self.version)
         return "unknown", None
 
     # --- serializers -------------------------------------------------------------------------
@@ -271,7 +310,7 @@ class Catalog:
         else:
             offset = max(0, page * n - len(pinned))
             chosen = rest[offset:offset + n]
-        user_ids = sorted({t.user_id for t in chosen} | {t.posts[-1].user_id for t in chosen})
+        user_ids = sorted({p["user_id"] for t in chosen for p in self.posters(t)})
         base = f"/c/{self.categories[category_id]}/{category_id}/l/latest" \
             if category_id is not None else "/latest"
         topic_list = {"can_create_topic": True, "per_page": n, "top_tags": [],
@@ -281,15 +320,48 @@ class Catalog:
         return {"users": [self.user(u) for u in user_ids], "primary_groups": [],
                 "flair_groups": [], "topic_list": topic_list}
 
+    def top_list(self, category_id: int, page: int) -> dict:
+        """The "top" view: by score (likes, then replies), 50 a page; not by activity."""
+        topics = [t for t in self.topics.values() if t.category_id == category_id]
+        topics.sort(key=lambda t: (t.like_count, len(t.posts), -t.id), reverse=True)
+        chosen = topics[page * TOP_PER_PAGE:(page + 1) * TOP_PER_PAGE]
+        topic_list = {"can_create_topic": True, "per_page": TOP_PER_PAGE, "top_tags": [],
+                      "topics": [self.list_item(t) for t in chosen]}
+        if len(chosen) == TOP_PER_PAGE:
+            topic_list["more_topics_url"] = \
+                f"/c/{self.categories[category_id]}/{category_id}/l/top?page={page + 1}"
+        users = sorted({p.user_id for t in chosen for p in t.posts})
+        return {"users": [self.user(u) for u in users], "primary_groups": [],
+                "flair_groups": [], "topic_list": topic_list}
+
+    def posters(self, t: FakeTopic) -> list[dict]:
+        """TopicPostersSummary: [creator, last poster, *featured] made unique, the last poster
+        shuffled to the back unless they created the topic; descriptions translated."""
+        text = POSTER_TEXT[self.locale]
+        last = t.posts[-1].user_id
+        featured = [p.user_id for p in t.posts[1:-1]][:3]
+        ids = list(dict.fromkeys([t.user_id, last, *featured]))
+        if last != t.user_id:
+            ids = [u for u in ids if u != last] + [last]
+        out = []
+        for uid in ids:
+            words = []
+            if uid == t.user_id:
+                words.append(text["original"])
+            if uid == last:
+                words.append(text["latest"])
+            if not words:
+                words.append(text["frequent"])
+            extras = None
+            if uid == last:
+                extras = "latest single" if len(ids) == 1 else "latest"
+            out.append({"extras": extras, "description": ", ".join(words), "user_id": uid,
+                        "primary_group_id": None, "flair_group_id": None})
+        return out
+
     def list_item(self, t: FakeTopic) -> dict:
         last = t.posts[-1]
-        posters = [{"extras": None, "description": "Original Poster", "user_id": t.user_id,
-                    "primary_group_id": None, "flair_group_id": None}]
-        if last.user_id != t.user_id:
-            posters[0]["extras"] = None
-            posters.append({"extras": "latest", "description": "Most Recent Poster",
-                            "user_id": last.user_id, "primary_group_id": None,
-                            "flair_group_id": None})
+        posters = self.posters(t)
         item = {
             "id": t.id, "title": t.title, "fancy_title": t.title, "slug": t.slug,
             "posts_count": len(t.posts), "reply_count": len(t.posts) - 1,
@@ -374,20 +446,26 @@ class Catalog:
             return None
         return self.post_json(t, t.posts[number - 1], True)
 
-    def likers(self, post_id: int) -> dict | None:
+    def likers(self, post_id: int, page: int = 0, limit: int = LIKERS_PER_PAGE) -> dict | None:
         for t in self.topics.values():
             for p in t.posts:
                 if p.id == post_id:
-                    return {"post_action_users": [{**self.user(u), "post_url": None}
-                                                  for u in p.likers],
-                            "total_rows_post_action_users": len(p.likers)}
+                    chosen = p.likers[page * limit:(page + 1) * limit]
+                    data = {"post_action_users": [{**self.user(u), "post_url": None}
+                                                  for u in chosen]}
+                    if len(p.likers) > limit:   # only when there is more than a page
+                        data["total_rows_post_action_users"] = len(p.likers)
+                    return data
         return None
 
-    def site(self) -> dict:
+    def site_categories(self) -> list[SiteCategory]:
         counts = Counter(t.category_id for t in self.topics.values())
-        return {"categories": [{"id": cid, "name": slug.title(), "slug": slug,
-                                "topic_count": counts.get(cid, 0), "parent_category_id": None}
-                               for cid, slug in self.categories.items()]}
+        return [SiteCategory(cid, slug, slug.title(), topic_count=counts.get(cid, 0),
+                             default_view=self.default_views.get(cid, "latest"))
+                for cid, slug in self.categories.items()]
+
+    def site(self) -> dict:
+        return site(self.site_categories(), self.lazy_categories, self.sidebar)
 
 
 def _json(status: int, data: dict, extra: dict | None = None) -> tuple[int, dict, bytes]:

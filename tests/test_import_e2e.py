@@ -85,10 +85,10 @@ def test_a_small_export_lands_once_with_dates_tags_whispers_and_closing(tmp_path
         want_closed = {f"fd-{t.id}" for t in ExportReader(folder).tickets() if t.status in (4, 5)}
         assert closed == want_closed
         assert forum.groups["support-agents"]["members"] == {
-            u["username"].lower() for u in forum.users.values()
+            u["username"].lower() for u in forum.accounts.values()
             if u["email"].startswith("user50") and int(u["email"][4:8]) < 5005}
         assert forum.site_settings["disable_emails"] == "no", "restored at the end"
-        assert all(u["active"] and u["approved"] for u in forum.users.values() if u["id"] > 0)
+        assert all(u["active"] and u["approved"] for u in forum.accounts.values() if u["id"] > 0)
         assert "created:" in out.output and "calls:" in out.output
 
 
@@ -179,9 +179,9 @@ def test_bad_input_is_reported_by_file_and_record_and_the_rest_goes_on(tmp_path)
     assert "title already used in the forum (allow_duplicate_topic_titles is off)" in status
     topic = next(t for t in forum.topics.values() if t["external_id"] == "fd-1")
     assert forum.posts[topic["post_ids"][0]]["username"].lower() == next(
-        u["username"] for u in forum.users.values() if u["email"] == "user5006@example.edu").lower()
+        u["username"] for u in forum.accounts.values() if u["email"] == "user5006@example.edu").lower()
     assert len(topic["post_ids"]) == 3
-    assert "Admin_8889" in {u["username"] for u in forum.users.values()}, "reserved: the id added"
+    assert "Admin_8889" in {u["username"] for u in forum.accounts.values()}, "reserved: the id added"
 
 
 def test_groups_go_to_categories_by_a_mapping_file(tmp_path):
@@ -256,7 +256,7 @@ def test_tags_the_requester_may_not_create_are_dropped_once_and_reported(tmp_pat
         original = forum._create_topic
 
         def no_new_tags(payload, raw):
-            if payload.get("tags") and forum.users[forum.acting]["id"] > 0:
+            if payload.get("tags") and forum.accounts[forum.acting.lower()]["id"] > 0:
                 return 422, {"Content-Type": "application/json"}, {
                     "errors": ["You can't create the tag 'freshdesk'"]}
             return original(payload, raw)

@@ -65,11 +65,6 @@ class ImportDiscourseStandIn(DiscourseStandIn):
         self.first_at: float | None = None         # monotonic times of the first and last call
         self.last_at: float | None = None
 
-    @property
-    def users(self) -> dict[str, dict[str, Any]]:
-        """The forum's accounts by lowercased username (the base stand-in's ``accounts``)."""
-        return self.accounts
-
     def add_user(self, username: str, email: str, **kw: Any) -> dict:
         user = super().add_user(username, email, **kw)
         user.setdefault("approved", bool(kw.get("admin")))
@@ -83,25 +78,24 @@ class ImportDiscourseStandIn(DiscourseStandIn):
             self.last_at = now
         return super().handle(method, path, query, headers, body)
 
-    @property
-    def acting(self) -> str:
-        """The Api-Username of the request being routed (set under the lock)."""
-        return (self._acting or "system").lower()
+    def _actor(self) -> dict[str, Any]:
+        """The account of the request being routed (``acting`` is set under the lock)."""
+        return self.accounts.get((self.acting or "system").lower()) or {}
 
     def _route(self, method, path, query, payload):
-        actor = self.accounts.get(self.acting)
+        actor = self.accounts.get((self.acting or "").lower())
         if actor is None or not actor["active"]:   # DefaultCurrentUserProvider: inactive users
             return 403, JSON, {"errors": ["You supplied invalid authentication credentials."],
                                "error_type": "invalid_access"}
         return super()._route(method, path, query, payload)
 
     def _admin(self) -> bool:
-        return bool(self.users.get(self.acting or "", {}).get("admin"))
+        return bool(self._actor().get("admin"))
 
     # --- session, settings, groups --------------------------------------------------------
 
     def _current(self, query, payload):
-        user = self.users[self.acting]
+        user = self._actor()
         return 200, JSON, {"current_user": {"id": user["id"], "username": user["username"],
                                             "admin": user["admin"], "moderator": False}}
 
@@ -130,7 +124,7 @@ class ImportDiscourseStandIn(DiscourseStandIn):
         names = [n.strip().lower() for n in str(payload.get("usernames") or "").split(",") if n.strip()]
         if group is None or group["automatic"]:
             return 404 if group is None else 422, JSON, {"errors": ["cannot add members"]}
-        if not names or any(n not in self.users for n in names):
+        if not names or any(n not in self.accounts for n in names):
             return 400, JSON, {"errors": ["unknown usernames"]}
         if all(n in group["members"] for n in names):
             return 422, JSON, {"errors": [f"{names[0]} is already a member of this group"]}
@@ -150,7 +144,7 @@ class ImportDiscourseStandIn(DiscourseStandIn):
         max_len = int(self.site_settings["max_username_length"])
         if not (min_len <= len(username) <= max_len) or not USERNAME.match(username):
             errors["username"] = ["must be 3 to 20 characters: letters, numbers, _ . -"]
-        elif username.lower() in self.users:
+        elif username.lower() in self.accounts or any(u.lower() == username.lower() for u in self.users):
             errors["username"] = ["has already been taken"]
         if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
             errors["email"] = ["is invalid"]
@@ -215,7 +209,7 @@ class ImportDiscourseStandIn(DiscourseStandIn):
         if len(tags) > int(self.site_settings["max_tags_per_topic"]):
             limit = self.site_settings["max_tags_per_topic"]
             return 422, JSON, {"errors": [f"You can only apply {limit} tags"]}
-        if self.acting in self.needs_approval:   # PostsController#backwards_compatible_json
+        if self.acting.lower() in self.needs_approval:   # PostsController#backwards_compatible_json
             self._next_post += 1
             return 200, JSON, {"success": True, "action": "enqueued", "pending_count": 1,
                                "pending_post": {"id": self._next_post, "raw": raw}}
@@ -233,12 +227,12 @@ class ImportDiscourseStandIn(DiscourseStandIn):
         return 200, JSON, self._post_view(first, raw=True)
 
     def _acting_name(self) -> str:
-        return self.users[self.acting]["username"]
+        return self._actor()["username"]
 
     def _can_whisper(self, username: str | None = None) -> bool:
         """``User#whisperer?``: nobody when ``whispers_allowed_groups`` is empty, else every
         admin and the members of those groups."""
-        user = self.users[(username or self.acting).lower()]
+        user = self.accounts[(username or self.acting).lower()]
         allowed = {p for p in self.site_settings["whispers_allowed_groups"].split("|") if p}
         if not allowed:
             return False
@@ -248,12 +242,7 @@ class ImportDiscourseStandIn(DiscourseStandIn):
                    for g in self.groups.values())
 
     def _category_ids(self) -> set[int]:
-        from standins.discourse import CATEGORIES
-        ids = set()
-        for cat in CATEGORIES:
-            ids.add(cat["id"])
-            ids.update(c["id"] for c in cat.get("subcategory_list") or [])
-        return ids
+        return {c.id for c in self.categories}
 
     def _visible(self, post_id: int) -> bool:
         """Whispers are shown only to whisperers (TopicView's filtered posts)."""
@@ -315,5 +304,5 @@ class ImportDiscourseStandIn(DiscourseStandIn):
         """external ids of topics, and the note markers of posts (with duplicates kept)."""
         externals = [t["external_id"] for t in self.topics.values() if t.get("external_id")]
         markers = [m for p in self.posts.values() for m in re.findall(r"<!-- fd-note:(\w+) -->", p["raw"])]
-        emails = [u["email"] for u in self.users.values() if u["username"] != "system"]
+        emails = [u["email"] for u in self.accounts.values() if u["username"] != "system"]
         return {"topics": externals, "notes": markers, "users": emails}

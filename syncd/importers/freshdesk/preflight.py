@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from syncd.discourse import categorylist
 from syncd.errors import SyncdError
 from syncd.importers.freshdesk.client import ImportClient, Refused
 from syncd.importers.freshdesk.mapping import SiteLimits
@@ -151,15 +152,9 @@ def limits_from(current: dict[str, str]) -> SiteLimits:
 
 
 def categories(client: ImportClient) -> dict[str, int]:
-    data = client.call("GET", "/categories.json", params={"include_subcategories": "true"}) or {}
-    found: dict[str, int] = {}
-    stack = list((data.get("category_list") or {}).get("categories") or [])
-    while stack:
-        cat = stack.pop()
-        if cat.get("slug") and cat.get("id") is not None:
-            found[cat["slug"]] = int(cat["id"])
-        stack += cat.get("subcategory_list") or []
-    return found
+    """Slug: id of every category, page by page (``discourse.categorylist``: one page is
+    not the whole list where categories load lazily)."""
+    return categorylist.pairs(lambda path, **params: client.call("GET", path, params=params))
 
 
 def resolve_category(slug: str | None, known: dict[str, int]) -> int | None:

@@ -71,6 +71,7 @@ def freshdesk(settings: Settings, export_dir: str, freshdesk_url: str | None,
 
     Example:
 
+    \b
         syncd import freshdesk --export ./export --category support --set-site-settings
     """
     from syncd.importers.freshdesk.reader import ExportReader

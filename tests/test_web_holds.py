@@ -147,6 +147,9 @@ def test_quiet_hours_and_digest_hold_alerts_and_the_scheduler_sends_each_once(si
         assert _alerts(store) == [
             ("person:42", "held", "quiet", "2026-03-03T01:30:00.000000Z"),
             ("person:43", "held", "digest", "2026-03-03T03:30:00.000000Z")]
+        page = app.test_client()
+        sign_in(page, provider(user=BOB), BOB)
+        assert "waits for the digest" in page.get("/me").get_data(as_text=True)
         sched = Scheduler(settings, store, processor)
         sched.run_once(datetime(2026, 3, 3, 1, 29, tzinfo=UTC))
         assert [a[1] for a in _alerts(store)] == ["held", "held"]

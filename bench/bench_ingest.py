@@ -87,8 +87,9 @@ def main() -> None:
                    f"server: {{host: 127.0.0.1, port: {sport}}}\n"
                    f"database_synchronous: {os.environ.get('BENCH_SYNC', 'full')}\n"
                    f"discourse:\n  webhook_secret: {SECRET}\n  categories: [support]\n"
-                   "  category_map: {support: 5, hardware: 7, grades: 8, payments: 9, faq: 10}\n"
-                   "channels:\n  staff: {type: gchat, url: ''}\n  escalations: {type: gchat, url: ''}\n")
+                   "  category_map: {support: 5, hardware: 7, grades: 8, payments: 9, faq: 10, academic: 11}\n"
+                   "channels:\n  staff: {type: gchat, url: ''}\n  escalations: {type: gchat, url: ''}\n"
+                   "  faculty: {type: gchat, url: ''}\n")
     log = open(tmp / "serve.log", "wb")
     syncd = subprocess.Popen([sys.executable, "-m", "syncd", "--config", str(cfg), "serve"],
                              cwd=ROOT, stdout=log, stderr=log)

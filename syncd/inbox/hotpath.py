@@ -62,6 +62,9 @@ def wrap(app: Any, receiver: Any) -> None:
 
 def handle(r: Any, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
     started = time.perf_counter()
+    pressure = r.pressure
+    if pressure is not None:
+        pressure.begin()     # the processor stays off the GIL until this one is answered
     try:
         status, payload = receive(r, environ)
     except SyncdError as exc:
@@ -73,6 +76,9 @@ def handle(r: Any, environ: dict[str, Any], start_response: Callable) -> Iterabl
         metrics.DELIVERIES.labels("500").inc()
         status, payload = 500, flask_json({"status": "error",
                                            "error": "internal error: see syncd's log"})
+    finally:
+        if pressure is not None:
+            pressure.end()
     start_response(_STATUS.get(status) or f"{status} Error",
                    [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
     _OBSERVE(time.perf_counter() - started)
@@ -136,8 +142,6 @@ def receive(r: Any, environ: dict[str, Any]) -> tuple[int, bytes]:
         return 200, b'{"status": "duplicate"}'
     if not r.wake.is_set():
         r.wake.set()
-    if r.pressure is not None:
-        r.pressure.touch()
     _ACCEPTED_INC()
     return 202, json.dumps({"status": "accepted", "event_id": event_id,
                             "delivery_id": stored.id}).encode()

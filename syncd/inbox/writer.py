@@ -16,6 +16,7 @@ starts a new one, and ``alive`` tells ``/healthz``.
 from __future__ import annotations
 
 import queue
+from collections import deque
 import sqlite3
 import threading
 import time
@@ -71,24 +72,43 @@ class IngestPressure:
     Storing is what Discourse waits for; processing can follow a moment later. While
     deliveries keep arriving the processor takes one at least every ``max_defer`` seconds
     and runs at full speed again once the receiver is quiet or the backlog is large.
+    "Quiet" is no request being answered (``begin``/``end``) and none for ``quiet``
+    seconds, so at a steady rate the processor works in the gaps between deliveries
+    instead of a fixed time after each one (which at 200/s fell on the next arrival).
     """
 
-    def __init__(self, quiet: float = 0.003, max_defer: float = 0.25, max_backlog: int = 10000,
+    def __init__(self, quiet: float = 0.0005, max_defer: float = 0.25, max_backlog: int = 10000,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, poll: float = 0.002):
         self.quiet, self.max_defer, self.max_backlog = quiet, max_defer, max_backlog
         self.clock, self.sleep = clock, sleep
+        self.poll = max(quiet, poll)     # how often a deferred processor looks again
         self._last = -1e9
+        self._in_flight: deque[None] = deque()   # one entry a request being answered
 
     def touch(self) -> None:
         self._last = self.clock()
 
+    def begin(self) -> None:
+        """A delivery is being received: the processor waits until it is answered."""
+        self._in_flight.append(None)
+
+    def end(self) -> None:
+        try:
+            self._in_flight.pop()
+        except IndexError:
+            pass
+        self._last = self.clock()
+
+    def busy(self) -> bool:
+        return bool(self._in_flight) or self.clock() - self._last <= self.quiet
+
     def wait_for_quiet(self, backlog: Callable[[], int]) -> None:
         deadline = self.clock() + self.max_defer
-        if self.clock() - self._last > self.quiet or backlog() >= self.max_backlog:
+        if not self.busy() or backlog() >= self.max_backlog:
             return
-        while self.clock() - self._last <= self.quiet and self.clock() < deadline:
-            self.sleep(self.quiet)
+        while self.busy() and self.clock() < deadline:
+            self.sleep(self.poll)
 
 
 class IngestWriter:

@@ -39,6 +39,7 @@ _STATUS = {200: "200 OK", 202: "202 Accepted", 400: "400 Bad Request",
            401: "401 Unauthorized", 413: "413 Request Entity Too Large",
            500: "500 Internal Server Error", 503: "503 Service Unavailable"}
 _OBSERVE = metrics.INGEST_SECONDS.observe
+_json_str = json.encoder.encode_basestring_ascii   # a JSON string literal, C speed
 _ACCEPTED_INC, _DUPLICATE_INC = metrics.ACCEPTED.inc, metrics.DUPLICATE.inc
 
 
@@ -143,8 +144,9 @@ def receive(r: Any, environ: dict[str, Any]) -> tuple[int, bytes]:
     if not r.wake.is_set():
         r.wake.set()
     _ACCEPTED_INC()
-    return 202, json.dumps({"status": "accepted", "event_id": event_id,
-                            "delivery_id": stored.id}).encode()
+    # json.dumps({"status": "accepted", "event_id": ..., "delivery_id": ...}), spelt out
+    return 202, (f'{{"status": "accepted", "event_id": {_json_str(event_id)}, '
+                 f'"delivery_id": {int(stored.id)}}}').encode("ascii")
 
 
 def ignored(reason: str, name: str) -> tuple[int, bytes]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from flask import jsonify
@@ -118,3 +119,32 @@ def test_pressure_counts_overlapping_requests():
     assert p.busy()            # just answered: quiet for `quiet` seconds first
     now[0] += 0.002
     assert not p.busy()
+
+
+def test_a_lone_delivery_is_committed_by_its_own_thread(tmp_path, monkeypatch):
+    """Writer idle, queue empty: the request thread commits itself (no hand-over), and
+    with the writer busy, deliveries queue for the writer thread; all are stored."""
+    from syncd.store import deliveries
+    store, _ = prepare(make_settings(tmp_path))
+    writer = IngestWriter(store)
+    real, threads_seen = deliveries.store, []
+
+    def spy(conn, *args, **kw):
+        threads_seen.append(threading.current_thread().name)
+        return real(conn, *args, **kw)
+    monkeypatch.setattr(deliveries, "store", spy)
+    headers, raw = signed_sample("topic_created")
+    stored = writer.store_delivery(headers, raw, 1234)
+    assert not stored.duplicate and threads_seen == [threading.current_thread().name]
+    writer._committing.acquire()          # a batch "being written": the next one queues
+    done = []
+    t = threading.Thread(target=lambda: done.append(writer.store_delivery(
+        {**headers, "X-Discourse-Event-Id": "2"}, raw + b" ", 1234)), name="request-2")
+    t.start()
+    while writer._queue.empty() and t.is_alive():   # bounded: the thread queues at once
+        t.join(0.01)
+    writer._committing.release()
+    t.join(10)
+    assert done and not done[0].duplicate and threads_seen[-1] == "ingest-writer"
+    assert store.db().conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 2
+    writer.close()

@@ -10,15 +10,16 @@ STAMP  := $(VENV)/.installed
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml tests/plugins/syncd-echo-channel/setup.cfg
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "syncd needs Python 3.11 or newer (found $$($(PYTHON) --version))"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,aws]'
+	$(BIN)/pip install --quiet -e tests/plugins/syncd-echo-channel
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install syncd with its test extras
+install: $(STAMP) ## create .venv and install syncd with its test and aws extras, and the test plugin
 
 config.yaml:
 	cp config.example.yaml config.yaml

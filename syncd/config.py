@@ -52,12 +52,16 @@ class ChannelSettings:
     type: str = "gchat"
     url: str = ""
     messages_per_minute: int = 60
+    options: Mapping[str, Any] = field(default_factory=dict)  # the type's own keys (its CONFIG)
+    configured: bool | None = None     # from the type's is_configured; None: a url is set
     quiet_hours: Any = None        # {calendar: NAME}: non-urgent notifications wait for opening
     digest: Any = None             # {below, at, calendar}: low ones go out together at set times
 
     @property
     def dry_run(self) -> bool:
-        return self.type != "log" and not self.url
+        if self.type == "log":
+            return False
+        return not self.url if self.configured is None else not self.configured
 
 
 @dataclass(frozen=True)
@@ -293,6 +297,7 @@ SCHEMA: dict[str, Any] = {
 }
 SECRET_KEYS = {"webhook_secret", "api_key", "url",   # never echoed: chat URLs carry a token
                "discourse_connect_secret", "smtp_password", "security_token", "token"}
+SECRET_KEYS |= {"key", "secret", "password", "username"}  # channel credentials
 CHANNEL_SCHEMA = {"type": (_str, "gchat"), "url": (_url, ""), "messages_per_minute": (_pos_int, 60)}
 CHANNEL_SCHEMA["quiet_hours"] = (_mapping_or_blank, None, "{calendar: NAME}: non-urgent "
                                  "notifications wait until the calendar opens")
@@ -344,13 +349,37 @@ def _channels(data: Any, src: yamlsrc.Source, problems: list[str]) -> dict[str, 
         if str(name) == "subscribers" or str(name).startswith("person:"):
             problems.append(f"{src.where(path)}: the channel name '{name}' is reserved "
                             "(notify: subscribers alerts each staff member): pick another name")
-        values = _check_section(CHANNEL_SCHEMA, spec, path, src, problems)
-        known = channel_types()
-        if values["type"] not in known:
-            problems.append(f"{src.where(path + ('type',))}: unknown channel type "
-                            f"'{values['type']}' (valid: {', '.join(known)})")
-        out[str(name)] = ChannelSettings(name=str(name), **values)
+        out[str(name)] = _channel(str(name), spec, path, src, problems)
     return out
+
+
+def _channel(name: str, spec: Any, path: tuple, src: yamlsrc.Source,
+             problems: list[str]) -> ChannelSettings:
+    """One channel: the shared keys, then its type's own ``CONFIG`` (kept in ``options``)."""
+    from syncd import channels
+    kind = spec.get("type", "gchat") if isinstance(spec, dict) else "gchat"
+    cls = channels.type_class(kind) if isinstance(kind, str) else None
+    own = getattr(cls, "CONFIG", {}) if cls is not None else {}
+    if cls is None:
+        why = (f": its plugin failed to load ({channels.BROKEN[kind]})" if kind in channels.BROKEN
+               else f" (valid: {', '.join(channel_types())})")
+        problems.append(f"{src.where(path + ('type',))}: unknown channel type '{kind}'{why}")
+        spec = {k: v for k, v in spec.items() if k in CHANNEL_SCHEMA} if isinstance(spec, dict) else spec
+    before = len(problems)
+    values = _check_section({**CHANNEL_SCHEMA, **own}, spec, path, src, problems)
+    base = {k: values.pop(k) for k in CHANNEL_SCHEMA}
+    settings = ChannelSettings(name=name, **base, options=values)
+    if cls is None or len(problems) > before:   # its own checks assume valid keys
+        return settings
+    for key, problem in getattr(cls, "check_config", lambda s: [])(settings):
+        problems.append(f"{src.where(path + (key,))}: channels.{name}.{key}: {problem}")
+    is_configured = getattr(cls, "is_configured", None)
+    configured = bool(is_configured(settings)) if is_configured else None
+    if configured and channels.missing_modules(cls):
+        problems.append(f"{src.where(path + ('type',))}: channel {name} ({kind}) needs "
+                        f"{', '.join(channels.missing_modules(cls))}: "
+                        f"pip install 'syncd[{getattr(cls, 'EXTRA', kind)}]'")
+    return ChannelSettings(name=name, **base, options=values, configured=configured)
 
 
 def channel_types() -> list[str]:
@@ -425,6 +454,18 @@ def settings_from_text(text: str, filename: str = "config.yaml",
     return parse_settings(yamlsrc.load(text, filename, env))
 
 
+def _extra_note(channel: ChannelSettings) -> str:
+    """``, needs syncd[aws] (installed)`` for a type with an optional extra."""
+    from syncd import channels
+    cls = channels.type_class(channel.type)
+    extra = getattr(cls, "EXTRA", None)
+    if not extra:
+        return ""
+    missing = channels.missing_modules(cls)
+    state = f"missing: pip install 'syncd[{extra}]'" if missing else "installed"
+    return f", needs syncd[{extra}] ({state})"
+
+
 def describe(settings: Settings) -> list[str]:
     """A short summary for ``syncd check`` and the start-up log. Never prints a secret."""
     d = settings.discourse
@@ -434,8 +475,9 @@ def describe(settings: Settings) -> list[str]:
         f"ticket categories: {', '.join(map(str, d.categories)) or 'every category'}",
     ]
     for ch in settings.channels.values():
-        state = "dry-run (no url)" if ch.dry_run else "url set"
-        lines.append(f"channel {ch.name}: {ch.type}, {state}")
+        state = "dry-run (not configured)" if ch.dry_run else \
+            "writes to the log" if ch.type == "log" else "configured"
+        lines.append(f"channel {ch.name}: {ch.type}, {state}{_extra_note(ch)}")
     w = settings.web
     lines.append(f"web: {w.base_url or 'no base_url'}, sign-in "
                  f"{'set' if w.discourse_connect_secret else 'off (no discourse_connect_secret)'}")

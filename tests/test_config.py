@@ -39,7 +39,7 @@ def test_unset_variable_without_default_is_an_error_with_line():
     ("server:\n  hots: x\n", "c.yaml:2: unknown key 'hots' in server (valid: "),
     ("server: {port: 70000}\n", "c.yaml:1: 'server.port' must be a port number"),
     ("discourse:\n  url: forum.example.com\n", "c.yaml:2: 'discourse.url' must be an http(s) URL"),
-    ("channels:\n  staff: {type: slack}\n", "c.yaml:2: unknown channel type 'slack'"),
+    ("channels:\n  staff: {type: pager}\n", "c.yaml:2: unknown channel type 'pager'"),
     ("discourse:\n  categories: support\n", "c.yaml:2: 'discourse.categories' must be a list"),
     ("databse: x\n", "c.yaml:1: unknown key 'databse' in the top level"),
     ("a: [1\n", "c.yaml:2: not valid YAML"),

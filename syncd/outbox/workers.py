@@ -170,7 +170,8 @@ class DeliveryWorker:
             message = notifier.render(action)
             log.info("dry_run_notification", channel=name, message=message)
             return "dry_run", {"channel": name, "message": message}
-        return "sent", notifier.send(action)
+        from syncd.channels import deliver
+        return "sent", deliver(notifier, action)
 
     def _expecter(self, db, ticket_id: int) -> Callable[[str, Any], None]:
         """Record an expected webhook echo, committed before the change is made."""
@@ -263,6 +264,10 @@ def make_workers(settings: Settings, store: Store) -> list[DeliveryWorker]:
     from syncd.channels import notifier_for
     gateway = None if settings.discourse.dry_run else DiscourseGateway(settings, store=store)
     notifiers = {name: notifier_for(ch, settings) for name, ch in settings.channels.items()}
+    from syncd.store.refs import ChannelMemory
+    for name, notifier in notifiers.items():  # what a channel keeps per ticket (Slack, Trello)
+        if hasattr(notifier, "attach"):
+            notifier.attach(ChannelMemory(store, name))
     shared: dict[str, bool] = {}
     alerts = subscribers.SubscriberAlerts(settings, gateway)
     return [DeliveryWorker(settings, store, gateway, notifiers, name=f"delivery-{i + 1}",

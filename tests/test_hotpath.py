@@ -148,3 +148,15 @@ def test_a_lone_delivery_is_committed_by_its_own_thread(tmp_path, monkeypatch):
     assert done and not done[0].duplicate and threads_seen[-1] == "ingest-writer"
     assert store.db().conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 2
     writer.close()
+
+
+def test_the_answer_carries_an_http_date(env):
+    """The Date header (which waitress would otherwise format for each answer) is RFC 9110's
+    IMF-fixdate, for the current second."""
+    from email.utils import parsedate_to_datetime
+    from datetime import datetime, timezone
+    app, _, _ = env
+    r = post(app.test_client(), *signed_sample("topic_created"))
+    when = parsedate_to_datetime(r.headers["Date"])
+    assert r.headers["Date"].endswith(" GMT")
+    assert abs((datetime.now(timezone.utc) - when).total_seconds()) < 60

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from email.utils import formatdate
 from typing import Any, Callable, Iterable
 
 from syncd import logs, metrics
@@ -81,9 +82,25 @@ def handle(r: Any, environ: dict[str, Any], start_response: Callable) -> Iterabl
         if pressure is not None:
             pressure.end()
     start_response(_STATUS.get(status) or f"{status} Error",
-                   [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+                   [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+                    ("Date", http_date())])
     _OBSERVE(time.perf_counter() - started)
     return [payload]
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def http_date() -> str:
+    """The Date header, formatted once a second (its resolution) rather than by the server
+    for every answer."""
+    global _date_cache
+    now = int(time.time())
+    second, text = _date_cache
+    if second != now:
+        text = formatdate(now, usegmt=True)
+        _date_cache = (now, text)
+    return text
 
 
 def read_body(environ: dict[str, Any], limit: int) -> bytes:

@@ -12,6 +12,7 @@ from syncd.inbox.writer import IngestPressure, IngestWriter
 from syncd.service import prepare
 
 from conftest import make_settings, signed_sample
+from standins import wait_for
 
 
 @pytest.fixture
@@ -141,8 +142,7 @@ def test_a_lone_delivery_is_committed_by_its_own_thread(tmp_path, monkeypatch):
     t = threading.Thread(target=lambda: done.append(writer.store_delivery(
         {**headers, "X-Discourse-Event-Id": "2"}, raw + b" ", 1234)), name="request-2")
     t.start()
-    while writer._queue.empty() and t.is_alive():   # bounded: the thread queues at once
-        t.join(0.01)
+    wait_for(lambda: writer._holding or not t.is_alive())   # the writer thread has it
     writer._committing.release()
     t.join(10)
     assert done and not done[0].duplicate and threads_seen[-1] == "ingest-writer"

@@ -123,6 +123,7 @@ class IngestWriter:
         self._closed = False
         self._start_lock = threading.Lock()
         self._committing = threading.Lock()   # held while a batch is being written
+        self._holding = False   # the thread has a delivery and waits for _committing
         self.restarts = 0
         self._thread = self._start()
 
@@ -150,7 +151,8 @@ class IngestWriter:
         """Block until the delivery is committed (or raise ``StorageError``)."""
         item = _Pending(headers, body, topic_id)
         self._ensure_running()
-        if self._queue.empty() and self._committing.acquire(blocking=False):
+        if (self._queue.empty() and not self._holding
+                and self._committing.acquire(blocking=False)):
             self._lead(item)     # nobody writing: commit here, no hand-over to the thread
         else:
             self._queue.put(item)
@@ -177,7 +179,9 @@ class IngestWriter:
             first = self._queue.get()
             if first is None:
                 return
+            self._holding = True     # request threads stop leading until this one is written
             with self._committing:
+                self._holding = False
                 self._write_safely(self._gather([first]))
 
     def _lead(self, item: _Pending) -> None:

@@ -40,7 +40,7 @@ from syncd.config import settings_from_text  # noqa: E402
 from syncd.core.sla import Clock, SlaState  # noqa: E402
 from syncd.processor import Processor  # noqa: E402
 from syncd.rules.reloader import RulesHolder  # noqa: E402
-from syncd.scheduler import POLL_SECONDS, Scheduler  # noqa: E402
+from syncd.timers.scheduler import POLL_SECONDS, Scheduler  # noqa: E402
 from syncd.service import run_loop  # noqa: E402
 from syncd.store.db import Store, transaction  # noqa: E402
 
@@ -182,8 +182,8 @@ def main() -> int:
           f"{time.perf_counter() - t0:.1f} s (machine shared with other developers: figures vary)")
     cpu = idle_cpu(sched, args.idle_seconds)
     print(f"scheduler_idle_cpu_pct: {cpu:.2f}  # of one core, polling every {POLL_SECONDS} s; goal < 5")
-    from syncd import report
-    from syncd.scheduler import GAUGE_SECONDS
+    from syncd.timers import report
+    from syncd.timers.scheduler import GAUGE_SECONDS
     c0 = time.process_time()
     report.refresh_gauges(store.db().conn, settings, utcnow())
     gauge_cpu = time.process_time() - c0

@@ -394,7 +394,7 @@ def parse_settings(src: yamlsrc.Source) -> Settings:
     channels = _channels((src.data or {}).get("channels") if isinstance(src.data, dict) else None,
                          src, problems)
     problems += _intake_problems(top, src)
-    from syncd import timeconfig
+    from syncd.timers import settings as timeconfig
     cals, slas, holds = timeconfig.parse(src, top["timezone"], channels, problems)
     if problems:
         raise ConfigError(problems)

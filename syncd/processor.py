@@ -31,7 +31,7 @@ from syncd.errors import PayloadError
 from syncd.core.events import Event
 from syncd.store.db import Store, transaction
 from syncd.core.tickets import StaffPolicy, Ticket, apply
-from syncd.timekeeper import TimeKeeper
+from syncd.timers.keeper import TimeKeeper
 
 log = logs.get("syncd.processor")
 STAFF_REFRESH_SECONDS = 60.0

@@ -77,7 +77,7 @@ class Service:
             self._spawn(reconcile)
         if self.rules is not None:
             self._spawn(_RulesWatcher(self.rules), idle=RULES_POLL_SECONDS)
-        from syncd.scheduler import POLL_SECONDS, GaugeWorker, Scheduler
+        from syncd.timers.scheduler import POLL_SECONDS, GaugeWorker, Scheduler
         self._spawn(Scheduler(self.settings, self.store, processor), idle=POLL_SECONDS)
         self._spawn(GaugeWorker(self.settings, self.store), idle=5.0)
         return processor

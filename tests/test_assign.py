@@ -7,13 +7,11 @@ Routes, answers and payloads follow discourse/discourse-assign (``config/routes.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
 from standins.discourse_assign import AssignForumStandIn
 from standins.gchat import ChatStandIn
 
-from syncd.clock import utcnow
 from syncd.config import load_settings
 from syncd.core.events import Event
 from syncd.core.tickets import Change, Ticket, apply
@@ -28,6 +26,7 @@ from syncd.service import load_rules_holder, prepare
 from syncd.store import tickets as ticketstore
 
 from conftest import ROOT, SECRET, sample
+from test_pipeline_e2e import run as settle
 
 NOW = "2026-03-07T10:00:00.000Z"
 
@@ -124,19 +123,6 @@ def academic(name):
     if "category_slug" in root:
         root["category_slug"] = "academic"
     return headers, json.dumps(body, separators=(",", ":")).encode()
-
-
-def settle(processor, workers, store, rounds=40):
-    now = utcnow()
-    for _ in range(rounds):
-        busy = processor.run_once(now)
-        busy = any([w.run_once(now=now) for w in workers]) or busy
-        left = store.db().conn.execute(
-            "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')").fetchone()[0]
-        if not busy and not left:
-            return
-        now += timedelta(seconds=10)
-    raise AssertionError("the pipeline did not settle")
 
 
 def hook(forum, i=-1):

@@ -14,7 +14,7 @@ from syncd.channels.slack import message
 from syncd.channels.teams import card, envelope
 from syncd.outbox.queue import Action
 from syncd.store.db import Store, transaction
-from syncd.summaries import digest_params
+from syncd.timers.summaries import digest_params
 
 HELD = [{"params": {"ticket": {"id": 7, "title": "Wi-Fi <down>", "url": "https://forum.example.com/t/wifi/7",
                                "priority": "low", "status": "open"},

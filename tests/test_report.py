@@ -10,7 +10,7 @@ from syncd import metrics
 from syncd.cli import main
 from syncd.clock import utcnow
 from syncd.processor import Processor
-from syncd.report import build, quantile, refresh_gauges
+from syncd.timers.report import build, quantile, refresh_gauges
 from syncd.service import prepare
 from syncd.store import deliveries
 from syncd.store.db import transaction

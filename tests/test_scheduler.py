@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from syncd.channels.gchat import message
 from syncd.processor import Processor
 from syncd.rules.reloader import RulesHolder
-from syncd.scheduler import Scheduler
+from syncd.timers.scheduler import Scheduler
 from syncd.service import prepare
 from syncd.store import deliveries, timers
 from syncd.store import tickets as ticketstore

@@ -6,7 +6,7 @@ import pytest
 from syncd.config import settings_from_text
 from syncd.errors import ConfigError, RuleError
 from syncd.rules import load_rules
-from syncd.scheduler import check_rules
+from syncd.timers.scheduler import check_rules
 
 GOOD = """calendars:
   office:

@@ -56,7 +56,7 @@ def facts(params: dict[str, Any], tz: ZoneInfo = UTC) -> Facts:
 
 
 def many(params: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The tickets of a digest or a scheduled summary (``summaries.py``), None for one ticket."""
+    """The tickets of a digest or a scheduled summary (``timers/summaries.py``), None for one ticket."""
     if params.get("digest") is not None:
         return list(params["digest"])
     if params.get("summary") is not None:

@@ -70,7 +70,7 @@ def check(ctx: click.Context) -> None:
     if version_line:
         click.echo(version_line)
     ruleset = load_rules(rules_path, list(settings.channels), cmap)
-    from syncd.scheduler import check_rules
+    from syncd.timers.scheduler import check_rules
     if check_rules(ruleset, settings):
         raise ConfigError(check_rules(ruleset, settings))
     click.echo(f"rules: {len(ruleset)} loaded from {rules_path}")
@@ -93,7 +93,7 @@ def tickets(settings: Settings, status, priority, as_json: bool, limit, breachin
         syncd tickets --breaching
     """
     from syncd.core.sla import breaching as is_breaching
-    from syncd.timekeeper import with_sla
+    from syncd.timers.keeper import with_sla
     conn = _open(settings).conn
     found = ticketstore.query(conn, status, priority, None if breaching else limit)
     found = with_sla(conn, settings, found, utcnow())
@@ -129,7 +129,7 @@ def ticket(settings: Settings, ticket_id: int, as_json: bool) -> None:
         raise SyncdError(f"no ticket {ticket_id}: 'syncd tickets' lists the ticket ids")
     from syncd.core.sla import lines as sla_lines
     from syncd.store import timers
-    from syncd.timekeeper import with_sla
+    from syncd.timers.keeper import with_sla
     found = with_sla(conn, settings, [found], utcnow())[0]
     history, actions = ticketstore.history(conn, ticket_id), ticketstore.actions(conn, ticket_id)
     if as_json:

@@ -11,7 +11,7 @@ from syncd.clock import utcnow
 from syncd.config import Settings
 from syncd.core.durations import FORM, parse_duration
 from syncd.errors import SyncdError
-from syncd.report import GROUPINGS, build
+from syncd.timers.report import GROUPINGS, build
 from syncd.store import db as storage
 
 

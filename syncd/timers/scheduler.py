@@ -175,7 +175,7 @@ class Scheduler:
         rule = ruleset.named(row["target"]) if ruleset is not None else None
         if rule is None or rule.timing is None or rule.timing.event != "schedule":
             return
-        from syncd.summaries import plan_summary
+        from syncd.timers.summaries import plan_summary
         at = iso(now)
         for action in plan_summary(conn, self, rule, now, late):
             ticketstore.enqueue(conn, 0, "notify", action, rule.name, None, at)
@@ -189,7 +189,7 @@ class Scheduler:
         nxt = timers.next_hold(db.conn)
         if nxt is None or nxt > at:
             return 0
-        from syncd.summaries import digest_params
+        from syncd.timers.summaries import digest_params
         with transaction(db) as conn:
             released = timers.release_quiet(conn, at)
             for channel, held in timers.digest_due(conn, at).items():
@@ -217,7 +217,7 @@ class GaugeWorker:
             return False
         self._at = time.monotonic()
         try:
-            from syncd import report
+            from syncd.timers import report
             report.refresh_gauges(self.store.db().conn, self.settings, now or utcnow())
         except Exception as exc:  # metrics must never stop syncd
             log.warning("sla_gauges_failed", error=str(exc))

@@ -1,9 +1,13 @@
 """Ingest benchmark: `syncd serve` against a bare Flask app on the same server (waitress).
 
 Both run as their own processes; the load comes from a third (bench/loadgen.py) with the
-same signed deliveries. Prints ingest_rps, bare_rps, their ratio, the p99 latency at 200
-deliveries/s, syncd's RSS, and checks that every acknowledged delivery is stored.
-Goals: ratio >= 0.5, p99 < 10 ms at 200/s, RSS < 120 MB.
+same signed deliveries. Closed-loop rounds alternate bare and syncd (BENCH_ROUNDS, 3, of
+BENCH_SECONDS, 3 s), then as many rounds at 200 deliveries/s. Each figure is printed as
+median, min and max over its rounds: ingest_rps, bare_rps, their paired ratio, the p50/p99
+latency at 200/s, each server's CPU per request, the load generator's own CPU, and what
+other processes used meanwhile (a busy shared machine shows there, not as a slow syncd).
+Then syncd is killed with SIGKILL and every acknowledged delivery must be stored.
+Goals (issue 17): ratio >= 0.8, p99 < 5 ms at 200/s with synchronous=full, RSS < 120 MB.
 """
 from __future__ import annotations
 
@@ -68,8 +72,45 @@ def load(mode: str, port: int, arg: float, reqs: list, tmp: Path) -> dict:
     return json.loads(out.stdout)
 
 
-def median_run(runs: list[dict]) -> dict:
-    return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc; nan elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    try:
+        cpu = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return float("nan"), float("nan")
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = cpu[3] + (cpu[4] if len(cpu) > 4 else 0)
+    return (sum(cpu[:8]) - idle) / tick, sum(cpu[:8]) / tick
+
+
+def measured(mode: str, server_pid: int, port: int, arg: float, reqs: list, tmp: Path) -> dict:
+    """One load round, with the server's and everyone else's CPU over it."""
+    cpu0, (busy0, total0) = proc_cpu(server_pid), machine_busy()
+    res = load(mode, port, arg, reqs, tmp)
+    cpu1, (busy1, total1) = proc_cpu(server_pid), machine_busy()
+    sent = max(res["sent"], 1)
+    res["server_cpu_ms_per_request"] = (cpu1 - cpu0) * 1000 / sent
+    res["loadgen_cpu_pct"] = 100 * res["cpu_seconds"] / res["seconds"]
+    # what the machine did besides this server and its load generator (other developers)
+    others = (busy1 - busy0) - (cpu1 - cpu0) - res["cpu_seconds"]
+    res["others_cpu_pct"] = 100 * max(others, 0.0) / max(res["seconds"], 1e-9)
+    res["machine_idle_pct"] = 100 * (1 - (busy1 - busy0) / max(total1 - total0, 1e-9))
+    return res
+
+
+def spread(values: list[float], fmt: str = ".2f") -> str:
+    """median (min … max) of a figure over the rounds."""
+    return (f"{statistics.median(values):{fmt}}  # median of {len(values)} rounds; "
+            f"min {min(values):{fmt}}, max {max(values):{fmt}}")
 
 
 def rss_mb(pid: int) -> float:
@@ -87,8 +128,10 @@ def main() -> None:
                    f"server: {{host: 127.0.0.1, port: {sport}}}\n"
                    f"database_synchronous: {os.environ.get('BENCH_SYNC', 'full')}\n"
                    f"discourse:\n  webhook_secret: {SECRET}\n  categories: [support]\n"
-                   "  category_map: {support: 5, hardware: 7, grades: 8, payments: 9, faq: 10}\n"
-                   "channels:\n  staff: {type: gchat, url: ''}\n  escalations: {type: gchat, url: ''}\n")
+                   "  category_map: {support: 5, hardware: 7, grades: 8, payments: 9, faq: 10,"
+                   " academic: 11}\n"
+                   "channels:\n  staff: {type: gchat, url: ''}\n  escalations: {type: gchat, url: ''}\n"
+                   "  faculty: {type: gchat, url: ''}\n")
     log = open(tmp / "serve.log", "wb")
     syncd = subprocess.Popen([sys.executable, "-m", "syncd", "--config", str(cfg), "serve"],
                              cwd=ROOT, stdout=log, stderr=log)
@@ -98,19 +141,22 @@ def main() -> None:
         wait_ready(sport, syncd)
         wait_ready(bport, bare)
         budget = int(SECONDS * 4000)
-        bare_runs, ingest_runs = [], []
+        load_before = os.getloadavg()[0]
+        bare_runs, ingest_runs, paced_runs = [], [], []
         for round_no in range(ROUNDS):  # alternate, so drift on a shared machine hits both
             first = 1 + round_no * budget  # fresh topics each round: no duplicates
-            bare_runs.append(load("closed", bport, SECONDS, deliveries(first, budget), tmp))
-            ingest_runs.append(load("closed", sport, SECONDS, deliveries(first, budget), tmp))
+            bare_runs.append(measured("closed", bare.pid, bport, SECONDS,
+                                      deliveries(first, budget), tmp))
+            ingest_runs.append(measured("closed", syncd.pid, sport, SECONDS,
+                                        deliveries(first, budget), tmp))
             time.sleep(0.5)
-        bare_res = median_run(bare_runs)
-        ingest_res = median_run(ingest_runs)
-        ratio = statistics.median(i["rps"] / b["rps"] for i, b in zip(ingest_runs, bare_runs, strict=True))
         time.sleep(1)
-        paced = load("open", sport, 200, deliveries(10_000_000, int(200 * SECONDS)), tmp)
+        for round_no in range(ROUNDS):   # then the steady rate, while the backlog drains
+            first = 10_000_000 + round_no * int(200 * SECONDS)
+            paced_runs.append(measured("open", syncd.pid, sport, 200,
+                                       deliveries(first, int(200 * SECONDS)), tmp))
         rss = rss_mb(syncd.pid)
-        acked = sum(r["statuses"].get("202", 0) for r in ingest_runs + [paced])
+        acked = sum(r["statuses"].get("202", 0) for r in ingest_runs + paced_runs)
         os.kill(syncd.pid, signal.SIGKILL)
         syncd.wait(10)
         stored = sqlite3.connect(tmp / "syncd.db").execute(
@@ -119,11 +165,23 @@ def main() -> None:
         for proc in (syncd, bare):
             if proc.poll() is None:
                 proc.kill()
-    print(f"ingest_rps: {ingest_res['rps']:.0f}")
-    print(f"bare_rps: {bare_res['rps']:.0f}")
-    print(f"ingest_ratio_vs_bare: {ratio:.2f}  # median of {ROUNDS} alternating rounds")
-    print(f"ingest_p99_ms_at_200rps: {paced['p99']:.1f}")
-    print(f"ingest_p50_ms_at_200rps: {paced['p50']:.1f}")
+    every = bare_runs + ingest_runs + paced_runs
+    ratios = [i["rps"] / b["rps"] for i, b in zip(ingest_runs, bare_runs, strict=True)]
+    print(f"machine_cores: {os.cpu_count()}  # load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after")
+    print(f"others_cpu_pct: {spread([r['others_cpu_pct'] for r in every], '.0f')}  "
+          "(other processes on the machine during the rounds, % of one core)")
+    print(f"ingest_rps: {spread([r['rps'] for r in ingest_runs], '.0f')}")
+    print(f"bare_rps: {spread([r['rps'] for r in bare_runs], '.0f')}")
+    print(f"ingest_ratio_vs_bare: {spread(ratios)} (alternating, paired)")
+    print(f"ingest_p99_ms_at_200rps: {spread([r['p99'] for r in paced_runs], '.1f')}")
+    print(f"ingest_p50_ms_at_200rps: {spread([r['p50'] for r in paced_runs], '.1f')}")
+    print(f"ingest_cpu_ms_per_delivery: "
+          f"{spread([r['server_cpu_ms_per_request'] for r in ingest_runs], '.3f')}")
+    print(f"bare_cpu_ms_per_request: "
+          f"{spread([r['server_cpu_ms_per_request'] for r in bare_runs], '.3f')}")
+    print(f"loadgen_cpu_pct_vs_ingest: {spread([r['loadgen_cpu_pct'] for r in ingest_runs], '.0f')}")
+    print(f"loadgen_cpu_pct_vs_bare: {spread([r['loadgen_cpu_pct'] for r in bare_runs], '.0f')}")
     print(f"rss_mb: {rss:.0f}")
     print(f"acked_deliveries_stored_after_sigkill: {stored}/{acked}")
     if stored < acked:

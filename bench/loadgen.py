@@ -104,7 +104,12 @@ def open_loop(port: int, requests: list, rate: float, connections: int = 8) -> R
 if __name__ == "__main__":  # python bench/loadgen.py MODE PORT ARG REQUESTS.json -> JSON result
     import sys
     mode, port, arg, path = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+    import resource
     reqs = [(h, b.encode()) for h, b in json.load(open(path))]
+    before = resource.getrusage(resource.RUSAGE_SELF)
     res = closed_loop(port, reqs, arg) if mode == "closed" else open_loop(port, reqs, arg)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(json.dumps({"sent": res.sent, "rps": res.rps, "statuses": res.statuses,
-                      "p50": res.percentile(50), "p99": res.percentile(99)}))
+                      "p50": res.percentile(50), "p99": res.percentile(99),
+                      "seconds": res.seconds, "cpu_seconds": cpu}))  # the load generator's own

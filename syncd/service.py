@@ -73,6 +73,8 @@ class Service:
         processor.enrich = _editor_lookup(self.settings)
         self._spawn(processor, wake)
         for worker in _delivery_workers(self.settings, self.store):
+            if pressure is not None:   # they too yield to a burst of deliveries (issue 17)
+                worker = _Yielding(worker, pressure)
             self._spawn(worker, processor.outbox_wake)
         reconcile = _reconcile_worker(self.settings, self.store, processor)
         if reconcile is not None:
@@ -107,6 +109,22 @@ class Service:
     def join(self, timeout: float = 30.0) -> None:
         for thread in self.threads:
             thread.join(timeout)
+
+
+class _Yielding:
+    """A worker that lets the receiver answer first: each step waits while a delivery is
+    being received (``IngestPressure``, ``max_defer`` at most), then runs at full speed."""
+
+    def __init__(self, worker: Any, pressure: Any):
+        self.worker, self.pressure = worker, pressure
+        self.name = getattr(worker, "name", type(worker).__name__)
+
+    def run_once(self) -> bool:
+        self.pressure.wait_for_quiet(lambda: 0)
+        return self.worker.run_once()
+
+    def __getattr__(self, attr: str) -> Any:   # close() and the rest: the worker's own
+        return getattr(self.worker, attr)
 
 
 class _RulesWatcher:

@@ -12,6 +12,10 @@ from datetime import datetime, time
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from syncd.core.calendar import Calendar
+from syncd.core.holds import Hold
+from syncd.core.schedule import Schedule
+
 PRIORITIES = ("low", "normal", "high", "urgent")
 
 # Alert kinds a person can choose on /me, in the order the page shows them.
@@ -155,15 +159,45 @@ def valid_zone(name: str) -> bool:
 
 
 def in_quiet_hours(prefs: Preferences, now: datetime) -> bool:
-    """Whether ``now`` falls in the person's quiet hours (in their zone; may span midnight).
-
-    Stored and shown on /me; the delivery does not hold alerts back yet (see docs/web.md).
-    """
+    """Whether ``now`` falls in the person's quiet hours (in their zone; may span midnight)."""
     start, end = parse_clock(prefs.quiet_start), parse_clock(prefs.quiet_end)
     if start is None or end is None or start == end or not valid_zone(prefs.timezone):
         return False
     local = now.astimezone(ZoneInfo(prefs.timezone)).time()
     return start <= local < end if start < end else (local >= start or local < end)
+
+
+def hold_of(prefs: Preferences) -> Hold | None:
+    """A person's quiet hours and daily digest as a channel's ``core.holds.Hold``: quiet hours
+    are a calendar open every day outside them (in the person's zone), the digest a schedule
+    "daily <digest_at>" in that zone. None when neither is set."""
+    zone = prefs.timezone if valid_zone(prefs.timezone) else "UTC"
+    quiet = None
+    start, end = parse_clock(prefs.quiet_start), parse_clock(prefs.quiet_end)
+    if start is not None and end is not None and start != end:
+        a, b = start.hour * 60 + start.minute, end.hour * 60 + end.minute
+        day = ((b, a),) if b < a else tuple(r for r in ((0, a), (b, 1440)) if r[0] < r[1])
+        quiet = Calendar(name=f"quiet hours of @{prefs.username}", timezone=zone,
+                         hours=(day,) * 7)
+    below, at = None, None
+    clock = parse_clock(prefs.digest_at or "09:00")
+    if prefs.digest_below in PRIORITIES and _rank(prefs.digest_below) > 0 and clock is not None:
+        below = prefs.digest_below
+        at = Schedule(times=(clock.hour * 60 + clock.minute,), timezone=zone,
+                      text=f"daily {prefs.digest_at}")
+    if quiet is None and below is None:
+        return None
+    return Hold(quiet=quiet, digest_below=below, digest_at=at)
+
+
+def plan_hold(prefs: Preferences, priority: str | None, now: datetime,
+              test: bool = False) -> tuple[str, datetime] | None:
+    """Whether one alert to this person waits, as ``(kind, until)`` (``digest`` or ``quiet``),
+    or goes at once (None). Urgent alerts are never held; nor is the test alert."""
+    hold = hold_of(prefs)
+    if test or hold is None or (priority or "normal") == "urgent":
+        return None
+    return hold.plan(priority, now)
 
 
 def digested(prefs: Preferences, priority: str) -> bool:

@@ -15,8 +15,12 @@ Two steps, both outbox rows, so both are retried, paced and leased like every ac
    email (``Message-ID`` from the action; SMTP itself cannot refuse a second copy, so an
    email is at-least-once across a crash in mid-send).
 
-Quiet hours and the daily digest are stored but not applied yet: alerts go out at once
-until the scheduler lands (docs/web.md).
+A person's quiet hours and daily digest (``core.alerts.plan_hold``) hold an alert back with
+the channels' machinery (``core.holds``, docs/time.md): the fan-out writes the alert row as
+``held`` (``hold_kind`` quiet or digest, ``hold_until``) in its own transaction, and the
+scheduler in ``serve`` releases it (quiet) or gathers a person's held alerts of one digest
+time into one digest row to ``person:<id>`` (each held row becomes ``digested`` in the same
+transaction), which is sent here like any alert. Urgent alerts and the test alert go at once.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import hashlib
 import smtplib
 import ssl
 import threading
+from datetime import datetime
 from email.message import EmailMessage
 from types import SimpleNamespace
 from typing import Any
@@ -32,13 +37,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from syncd import logs
 from syncd.channels import gchat
 from syncd.channels.log import summary
-from syncd.clock import iso
+from syncd.clock import iso, utcnow
 from syncd.config import ChannelSettings, Settings
-from syncd.core.alerts import EVENTS, Occasion, kinds_of, matching
+from syncd.core.alerts import EVENTS, Occasion, kinds_of, matching, plan_hold
 from syncd.errors import PermanentError, TransientError
 from syncd.outbox.pacing import TokenBucket
 from syncd.store import people
 from syncd.store import tickets as ticketstore
+from syncd.store import timers
 from syncd.store.db import transaction
 
 log = logs.get("syncd.alerts")
@@ -82,10 +88,13 @@ class SubscriberAlerts:
 
     # --- 1. fan-out --------------------------------------------------------------------
 
-    def fan_out(self, db, action: Any) -> dict[str, Any]:
+    def fan_out(self, db, action: Any, now: datetime | None = None) -> dict[str, Any]:
         params = action.params
         event = params.get("event") or {}
-        at = iso()
+        now = now or utcnow()
+        at = iso(now)
+        priority = str((params.get("ticket") or {}).get("priority") or "normal")
+        held = 0
         with transaction(db) as conn:
             occasion = Occasion(event=str(event.get("name") or ""), ticket=params.get("ticket") or {},
                                 actor=event.get("actor"), old=event.get("old"),
@@ -106,14 +115,19 @@ class SubscriberAlerts:
                 oid = ticketstore.enqueue(conn, action.ticket_id, "notify", alert, action.rule,
                                           action.delivery_id, at)
                 people.record_alert(conn, action.id, prefs.person_id, oid, at)
+                plan = plan_hold(prefs, priority, now)
+                if plan is not None:       # quiet hours or digest: the scheduler releases it
+                    timers.hold(conn, oid, plan[0], iso(plan[1]))
+                    held += 1
                 made.append(prefs.username)
-        log.info("subscribers_fanned_out", matched=len(chosen), new=len(made))
+        log.info("subscribers_fanned_out", matched=len(chosen), new=len(made), held=held)
         return {"alerted": sorted(p.username for p in chosen), "new": made, "kinds": kinds}
 
     # --- 2. one person's alert ---------------------------------------------------------
 
     def send(self, db, action: Any, retrying: bool) -> tuple[str, Any]:
-        prefs = people.preferences(db.conn, int(action.params["person_id"]))
+        person_id = action.params.get("person_id") or destination(action)[len(PERSON):]
+        prefs = people.preferences(db.conn, int(person_id))   # a digest names the channel only
         if not prefs.active:
             return "sent", {"skipped": f"@{prefs.username} is no longer support staff"}
         how = prefs.destination
@@ -203,12 +217,21 @@ def _subject(params: dict[str, Any]) -> str:
     ticket = params.get("ticket") or {}
     if params.get("test"):
         return "[syncd] test alert"
+    if params.get("digest") is not None:
+        return f"[syncd] {params.get('text') or 'Digest'}"[:250]
     return f"[syncd] [{ticket.get('priority', 'normal')}] #{ticket.get('id')} {ticket.get('title', '')}"[:250]
 
 
 def _text(params: dict[str, Any]) -> str:
     ticket = params.get("ticket") or {}
     lines = [params.get("text") or summary(params), ""]
+    for item in params.get("digest") or ():     # a digest: one line a held alert
+        lines.append(f"- [{item.get('priority') or 'normal'}] #{item.get('id')} "
+                     f"{item.get('title') or ''}" + (f": {item['url']}" if item.get("url") else ""))
+        if item.get("text"):
+            lines.append(f"  {str(item['text'])[:300]}")
+    if params.get("digest") is not None:
+        lines.append("")
     if ticket.get("url"):
         lines.append(f"Open: {ticket['url']}")
     lines.append("Change what you hear about on your syncd alerts page (/me).")

@@ -104,12 +104,14 @@ def _last_test(conn, person_id: int) -> dict[str, Any] | None:
 def _recent(conn, person_id: int, tz) -> list[dict[str, Any]]:
     """My last alerts about tickets, with their delivery state."""
     found = rows(conn, "SELECT o.id, o.ticket_id, o.status, o.last_error, o.created_at, o.sent_at, "
+                 "o.hold_kind, o.hold_until, "
                  "json_extract(o.params, '$.ticket.title') AS title, "
                  "json_extract(o.params, '$.ticket.url') AS url FROM alerts a "
                  "JOIN outbox o ON o.id = a.outbox_id WHERE a.person_id = ? "
                  "ORDER BY a.id DESC LIMIT 10", (person_id,))
     for r in found:
         r["when"] = local_time(r["sent_at"] or r["created_at"], tz)
+        r["until"] = local_time(r["hold_until"], tz) if r["status"] == "held" else ""
     return found
 
 

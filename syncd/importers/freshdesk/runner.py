@@ -176,6 +176,23 @@ class FreshdeskImport(UserSteps, TicketSteps):
             with self.tally.lock:
                 self.tally.created["close"] += len(batch)
 
+    def _refused(self, kind: str, source_id: Any, file: str, record: str, exc: Exception,
+                 ref: Any = None) -> None:
+        """A create Discourse refused: the item failed with the reason, a problem, a tally."""
+        with transaction(self.store.db()) as conn:
+            imports.finish(conn, kind, source_id, "failed", str(exc), ref=ref)
+            self._problem(conn, file, record, str(exc), "error")
+        self.tally.add("failed", kind, str(exc))
+
+    def _network_retry(self, tries: int, exc: Exception) -> int:
+        """One more try after a network failure, with a backoff; past ``NETWORK_TRIES`` the
+        failure is raised. Returns the new count of tries."""
+        tries += 1
+        if tries >= shared.NETWORK_TRIES:
+            raise exc
+        self._backoff(tries)
+        return tries
+
     def _backoff(self, tries: int) -> None:
         wait = min(shared.BACKOFF_MAX, 2.0 ** tries)
         log.warning("import_network_retry", wait=wait, tries=tries)

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from syncd.core.tickets import Requester, Ticket
 from syncd.errors import TransientError
-from syncd.importers.freshdesk import mapping, plan as shared
+from syncd.importers.freshdesk import mapping
 from syncd.importers.freshdesk.client import Refused
 from syncd.importers.freshdesk.plan import now as _now
 from syncd.importers.freshdesk.reader import Ticket as FdTicket
@@ -101,16 +101,10 @@ class TicketSteps:
                     found = self._find_topic(call.external_id)
                     if found:
                         break
-                with transaction(db) as conn:
-                    imports.finish(conn, "topic", ticket.id, "failed", str(exc))
-                    self._problem(conn, ticket.file, f"ticket {ticket.id}", str(exc), "error")
-                self.tally.add("failed", "topic", str(exc))
+                self._refused("topic", ticket.id, ticket.file, f"ticket {ticket.id}", exc)
                 return None
-            except TransientError:
-                tries += 1
-                if tries >= shared.NETWORK_TRIES:
-                    raise
-                self._backoff(tries)
+            except TransientError as exc:
+                tries = self._network_retry(tries, exc)
                 found = self._find_topic(call.external_id)
         with transaction(db) as conn:
             imports.done(conn, "topic", ticket.id, found)
@@ -184,17 +178,11 @@ class TicketSteps:
                                         as_user=post.author_id)
                 found, how = created_id(data, "id"), "created"
             except Refused as exc:
-                with transaction(db) as conn:
-                    imports.finish(conn, "post", post.source_id, "failed", str(exc), ref=ticket.id)
-                    self._problem(conn, ticket.file, f"ticket {ticket.id} note {post.source_id}",
-                                  str(exc), "error")
-                self.tally.add("failed", "post", str(exc))
+                self._refused("post", post.source_id, ticket.file,
+                              f"ticket {ticket.id} note {post.source_id}", exc, ref=ticket.id)
                 return
-            except TransientError:
-                tries += 1
-                if tries >= shared.NETWORK_TRIES:
-                    raise
-                self._backoff(tries)
+            except TransientError as exc:
+                tries = self._network_retry(tries, exc)
                 found = self._existing_notes(topic_id).get(post.source_id)
         with transaction(db) as conn:
             imports.done(conn, "post", post.source_id, found, ref=ticket.id)

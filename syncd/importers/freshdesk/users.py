@@ -11,7 +11,7 @@ import secrets
 from typing import Iterable
 
 from syncd.errors import TransientError
-from syncd.importers.freshdesk import mapping, plan as shared
+from syncd.importers.freshdesk import mapping
 from syncd.importers.freshdesk.client import Refused
 from syncd.importers.freshdesk.plan import now as _now
 from syncd.importers.freshdesk.reader import User
@@ -23,7 +23,8 @@ MEMBER_BATCH = 50
 
 class UserSteps:
     """Mixed into ``FreshdeskImport`` (runner.py): ``store``, ``client``, ``plan``,
-    ``reader``, ``tally``, ``stop``, ``_problem`` and ``_backoff`` come from there."""
+    ``reader``, ``tally``, ``stop``, ``_problem``, ``_refused`` and ``_network_retry`` come
+    from there."""
 
     def _planned_users(self, users: Iterable[User] | None = None) -> Iterable[User]:
         """Choose each user's username and email here, in one thread, so that duplicates
@@ -103,16 +104,10 @@ class UserSteps:
             try:
                 found, how = self._create_user(user, username, email)
             except Refused as exc:
-                with transaction(db) as conn:
-                    imports.finish(conn, "user", user.id, "failed", str(exc))
-                    self._problem(conn, user.file, f"user {user.id}", str(exc), "error")
-                self.tally.add("failed", "user", str(exc))
+                self._refused("user", user.id, user.file, f"user {user.id}", exc)
                 return
-            except TransientError:
-                tries += 1
-                if tries >= shared.NETWORK_TRIES:
-                    raise
-                self._backoff(tries)
+            except TransientError as exc:
+                tries = self._network_retry(tries, exc)
                 found = self._find_user(email)
         user_id, final_name = found
         with transaction(db) as conn:

@@ -16,9 +16,9 @@ import json
 from flask import Blueprint, request
 
 from syncd.core.intake import check_form
-from syncd.errors import PayloadError, SyncdError
-from syncd.inbox.intake_http import (REQUESTS, check_bearer, json_answer, log, read_body, save,
-                                     ticket_categories)
+from syncd.errors import PayloadError
+from syncd.inbox.intake_http import (REQUESTS, answer_refusals, check_bearer, json_answer, log,
+                                     read_body, save, ticket_categories)
 from syncd.store import intakes
 
 
@@ -41,11 +41,7 @@ def blueprint(receiver) -> Blueprint:
                        "Authorization: Bearer <token>)")
         check_bearer(token, request.headers.get("Authorization"))
 
-    @bp.errorhandler(SyncdError)
-    def refused(exc: SyncdError):
-        REQUESTS.labels("form", str(exc.http_status)).inc()
-        log.info("intake_refused", source="form", status=exc.http_status, error=str(exc))
-        return json_answer({"status": "error", "error": str(exc)}, exc.http_status)
+    answer_refusals(bp, "form")
 
     @bp.post("/intake/form")
     def form():

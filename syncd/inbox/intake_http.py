@@ -16,7 +16,7 @@ from prometheus_client import Counter
 from syncd import logs, metrics
 from syncd.config import Settings
 from syncd.core.intake import IntakeRequest, choose_category
-from syncd.errors import PayloadTooLarge, SignatureError, StorageError
+from syncd.errors import PayloadTooLarge, SignatureError, StorageError, SyncdError
 from syncd.store import categories, intakes
 from syncd.store.db import transaction
 
@@ -43,6 +43,15 @@ def check_bearer(token: str, header: str | None) -> None:
         raise SignatureError("missing Authorization: Bearer <token> (intake.form.token)")
     if not hmac.compare_digest(given.strip().encode("utf-8", "replace"), token.encode("utf-8")):
         raise SignatureError("the bearer token does not match intake.form.token")
+
+
+def answer_refusals(bp: Any, source: str) -> None:
+    """A refused intake request (401, 400, 413, 503) answers JSON, counted and logged."""
+    @bp.errorhandler(SyncdError)
+    def refused(exc: SyncdError):
+        REQUESTS.labels(source, str(exc.http_status)).inc()
+        log.info("intake_refused", source=source, status=exc.http_status, error=str(exc))
+        return json_answer({"status": "error", "error": str(exc)}, exc.http_status)
 
 
 def json_answer(body: dict[str, Any], status: int) -> Response:

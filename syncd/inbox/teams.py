@@ -20,8 +20,8 @@ from flask import Blueprint, request
 
 from syncd.core.events import parse_body
 from syncd.core.teams_text import accepted_reply, corrective_reply, duplicate_reply, teams_request
-from syncd.errors import PayloadError, SignatureError, StorageError, SyncdError
-from syncd.inbox.intake_http import REQUESTS, json_answer, log, read_body, save
+from syncd.errors import PayloadError, SignatureError, StorageError
+from syncd.inbox.intake_http import REQUESTS, answer_refusals, json_answer, log, read_body, save
 
 SCHEME = "HMAC"
 
@@ -64,11 +64,7 @@ def blueprint(receiver) -> Blueprint:
     bp = Blueprint("intake_teams", __name__)
     settings = receiver.settings
 
-    @bp.errorhandler(SyncdError)
-    def refused(exc: SyncdError):
-        REQUESTS.labels("teams", str(exc.http_status)).inc()
-        log.info("intake_refused", source="teams", status=exc.http_status, error=str(exc))
-        return json_answer({"status": "error", "error": str(exc)}, exc.http_status)
+    answer_refusals(bp, "teams")
 
     @bp.post("/intake/teams")
     def teams():

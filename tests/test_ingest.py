@@ -42,12 +42,9 @@ def test_a_failed_commit_is_a_storage_error_and_stores_nothing(tmp_path, monkeyp
     from syncd.store import deliveries
     store, _ = prepare(make_settings(tmp_path))
     writer = IngestWriter(store)
-    real = deliveries.store
-
-    def refuse(conn, *args, **kw):
-        real(conn, *args, **kw)
+    def refuse(conn, batch):   # what SQLite says before it writes anything
         raise sqlite3.OperationalError("attempt to write a readonly database")
-    monkeypatch.setattr(deliveries, "store", refuse)
+    monkeypatch.setattr(deliveries, "insert_rows", refuse)
     headers, raw = sample("topic_created")
     with pytest.raises(StorageError, match="readonly"):
         writer.store_delivery(headers, raw, 1234)

@@ -260,3 +260,19 @@ def test_a_step_that_raises_answers_500_and_the_loop_goes_on(running, monkeypatc
         answers = read_answers(sock, 2)
     assert [s for s, _ in answers] == [500, 202]
     assert "a bug" not in json.dumps(answers[0][1])
+
+
+def test_a_client_that_hangs_up_before_its_answer_stops_nothing(running):
+    """A delivery sent and the connection closed at once: it is stored (its commit came
+    before the answer that nobody reads), and the next delivery is served as usual."""
+    sock = socket.create_connection(("127.0.0.1", running.port))
+    sock.sendall(raw_request(*delivery(120)))
+    sock.close()
+    for _ in range(100):
+        if running.stored() == 1:
+            break
+        time.sleep(0.05)
+    assert running.stored() == 1
+    h, raw = delivery(121)
+    r = requests.post(running.url("/webhooks/discourse"), data=raw, headers=h, timeout=5)
+    assert r.status_code == 202 and running.stored() == 2

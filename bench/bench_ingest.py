@@ -4,8 +4,9 @@ Both run as their own processes; the load comes from a third (bench/loadgen.py) 
 same signed deliveries. Closed-loop rounds alternate bare and syncd (BENCH_ROUNDS, 3, of
 BENCH_SECONDS, 3 s), then as many rounds at 200 deliveries/s. Each figure is printed as
 median, min and max over its rounds: ingest_rps, bare_rps, their paired ratio, the p50/p99
-latency at 200/s, each server's CPU per request, the load generator's own CPU, and what
-other processes used meanwhile (a busy shared machine shows there, not as a slow syncd).
+latency at 200/s, each server's CPU and context switches per request, the load
+generator's own CPU, and what other processes used meanwhile (a busy shared machine shows
+there, not as a slow syncd).
 Then syncd is killed with SIGKILL and every acknowledged delivery must be stored.
 Goals (issue 17): ratio >= 0.8, p99 < 5 ms at 200/s with synchronous=full, RSS < 120 MB.
 """
@@ -81,6 +82,25 @@ def proc_cpu(pid: int) -> float:
         return float("nan")
 
 
+def context_switches(pid: int) -> float:
+    """Voluntary + involuntary context switches of all a process's threads so far (Linux
+    /proc; nan elsewhere): each is a thread giving up or losing the CPU, the cost of
+    handing requests between threads that the GIL makes take turns."""
+    total = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            try:
+                status = Path(f"/proc/{pid}/task/{task}/status").read_text()
+            except OSError:
+                continue     # a thread that ended meanwhile
+            for line in status.splitlines():
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    total += int(line.split()[1])
+    except (OSError, ValueError):
+        return float("nan")
+    return total
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
     try:
@@ -95,10 +115,12 @@ def machine_busy() -> tuple[float, float]:
 def measured(mode: str, server_pid: int, port: int, arg: float, reqs: list, tmp: Path) -> dict:
     """One load round, with the server's and everyone else's CPU over it."""
     cpu0, (busy0, total0) = proc_cpu(server_pid), machine_busy()
+    switches0 = context_switches(server_pid)
     res = load(mode, port, arg, reqs, tmp)
     cpu1, (busy1, total1) = proc_cpu(server_pid), machine_busy()
     sent = max(res["sent"], 1)
     res["server_cpu_ms_per_request"] = (cpu1 - cpu0) * 1000 / sent
+    res["context_switches_per_request"] = (context_switches(server_pid) - switches0) / sent
     res["loadgen_cpu_pct"] = 100 * res["cpu_seconds"] / res["seconds"]
     # what the machine did besides this server and its load generator (other developers)
     others = (busy1 - busy0) - (cpu1 - cpu0) - res["cpu_seconds"]
@@ -180,6 +202,10 @@ def main() -> None:
           f"{spread([r['server_cpu_ms_per_request'] for r in ingest_runs], '.3f')}")
     print(f"bare_cpu_ms_per_request: "
           f"{spread([r['server_cpu_ms_per_request'] for r in bare_runs], '.3f')}")
+    print(f"ingest_context_switches_per_delivery: "
+          f"{spread([r['context_switches_per_request'] for r in ingest_runs], '.1f')}")
+    print(f"bare_context_switches_per_request: "
+          f"{spread([r['context_switches_per_request'] for r in bare_runs], '.1f')}")
     print(f"loadgen_cpu_pct_vs_ingest: {spread([r['loadgen_cpu_pct'] for r in ingest_runs], '.0f')}")
     print(f"loadgen_cpu_pct_vs_bare: {spread([r['loadgen_cpu_pct'] for r in bare_runs], '.0f')}")
     print(f"rss_mb: {rss:.0f}")

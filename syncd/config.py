@@ -29,6 +29,7 @@ class ServerSettings:
     trusted_proxies: tuple[str, ...] = ()
     connection_limit: int = 100
     channel_timeout: int = 120
+    ingest_in_loop: bool = True
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,9 @@ SCHEMA: dict[str, Any] = {
                              "in front, see docs/limits.md)"),
         "channel_timeout": (_pos_int, 120, "seconds an idle or stalled client connection "
                             "is kept before waitress closes it"),
+        "ingest_in_loop": (_bool, True, "true: Discourse's deliveries are served in the "
+                           "server's event loop, all that arrived together stored with one "
+                           "commit (docs/limits.md); false: in the request threads"),
     },
     "discourse": {
         "url": (_url, "", "The forum's base URL; empty: Discourse actions are dry-run."),

@@ -21,6 +21,9 @@ UNPROCESSED = Gauge("syncd_deliveries_pending", "Stored deliveries not yet proce
 INGEST_SECONDS = Histogram("syncd_ingest_seconds", "Time to verify, store and answer a delivery",
                            buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5),
                            registry=REGISTRY)
+INGEST_BATCH = Histogram("syncd_ingest_batch_deliveries",
+                         "Deliveries stored by one commit (group commit)",
+                         buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=REGISTRY)
 PROCESS_SECONDS = Histogram("syncd_process_seconds", "Time to apply one delivery to its ticket",
                             buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5),
                             registry=REGISTRY)

@@ -214,7 +214,7 @@ def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> int
                         admin_state=lambda: reloading.merged_state(reloader, backups),
                         secrets=SecretKeeper(settings, store))
     app = create_app(receiver)
-    server = _bind(app, settings)     # before anything starts: a busy port is one line
+    server = _bind(app, settings, receiver)     # before anything starts: a busy port is one line
     receiver.connections = lambda: len(getattr(server, "active_channels", ()))
     for line in describe(settings):
         log.info("config", detail=line)
@@ -248,15 +248,25 @@ def serve(settings: Settings, on_ready: Callable[[], None] | None = None) -> int
     return 0
 
 
-def _bind(app: Any, settings: Settings) -> Any:
-    """The listening server, or one clear ``SyncdError`` (exit 2) when the port is taken."""
+def _bind(app: Any, settings: Settings, receiver: Any = None) -> Any:
+    """The listening server, or one clear ``SyncdError`` (exit 2) when the port is taken.
+    With a receiver (and ``server.ingest_in_loop``), deliveries are served in waitress's
+    event loop (``inbox/loop.py``)."""
     host, port = settings.server.host, settings.server.port
+    dispatcher = None
+    if receiver is not None and receiver.writer is not None and settings.server.ingest_in_loop:
+        from syncd.inbox.loop import LoopDispatcher
+        dispatcher = LoopDispatcher(receiver)
+        dispatcher.set_thread_count(settings.server.threads)
     try:
-        return waitress.create_server(app, host=host, port=port,
-                                      threads=settings.server.threads, ident="syncd",
-                                      connection_limit=settings.server.connection_limit,
-                                      channel_timeout=settings.server.channel_timeout)
+        server = waitress.create_server(app, host=host, port=port,
+                                        threads=settings.server.threads, ident="syncd",
+                                        connection_limit=settings.server.connection_limit,
+                                        channel_timeout=settings.server.channel_timeout,
+                                        _dispatcher=dispatcher)
     except OSError as exc:
+        if dispatcher is not None:
+            dispatcher.shutdown()
         if exc.errno == errno.EADDRINUSE:
             raise SyncdError(f"port {port} on {host} is already in use (another syncd serve, "
                              "or another program): stop it, or start this one with --port N "
@@ -266,6 +276,14 @@ def _bind(app: Any, settings: Settings) -> Any:
                              "privileges; use a port above 1024 behind the proxy") from None
         raise SyncdError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (check "
                          "server.host and server.port)") from None
+    if dispatcher is not None:
+        from syncd.inbox.loop import usable
+        reason = usable(server)
+        if reason is None:
+            dispatcher.server = server
+        else:
+            log.warning("ingest_in_loop_unavailable", reason=reason)
+    return server
 
 
 def _refresh_directory(settings: Settings, store: Store, holder: Any) -> None:

@@ -117,15 +117,15 @@ def test_one_delivery_the_database_refuses_fails_alone(tmp_path, monkeypatch):
     from syncd.store import deliveries
     store, _ = prepare(make_settings(tmp_path))
     writer = IngestWriter(store)
-    real = deliveries.store
+    real = deliveries.insert_rows
     gate = threading.Event()
 
-    def store_or_overflow(conn, headers, body, topic_id, *a, **kw):
+    def store_or_overflow(conn, batch):
         gate.wait(5)   # hold the first batch so the rest queue up behind it
-        if b"poison" in body:
+        if any(b"poison" in values[5] for values in batch):   # as binding would refuse
             raise OverflowError("Python int too large to convert to SQLite INTEGER")
-        return real(conn, headers, body, topic_id, *a, **kw)
-    monkeypatch.setattr(deliveries, "store", store_or_overflow)
+        return real(conn, batch)
+    monkeypatch.setattr(deliveries, "insert_rows", store_or_overflow)
     headers, _ = sample("topic_created")
     results: dict[int, object] = {}
 

@@ -128,12 +128,12 @@ def test_a_lone_delivery_is_committed_by_its_own_thread(tmp_path, monkeypatch):
     from syncd.store import deliveries
     store, _ = prepare(make_settings(tmp_path))
     writer = IngestWriter(store)
-    real, threads_seen = deliveries.store, []
+    real, threads_seen = deliveries.insert_rows, []
 
-    def spy(conn, *args, **kw):
+    def spy(conn, batch):
         threads_seen.append(threading.current_thread().name)
-        return real(conn, *args, **kw)
-    monkeypatch.setattr(deliveries, "store", spy)
+        return real(conn, batch)
+    monkeypatch.setattr(deliveries, "insert_rows", spy)
     headers, raw = signed_sample("topic_created")
     stored = writer.store_delivery(headers, raw, 1234)
     assert not stored.duplicate and threads_seen == [threading.current_thread().name]

@@ -42,12 +42,9 @@ def test_a_failed_commit_is_a_storage_error_and_stores_nothing(tmp_path, monkeyp
     from syncd.store import deliveries
     store, _ = prepare(make_settings(tmp_path))
     writer = IngestWriter(store)
-    real = deliveries.store
-
-    def refuse(conn, *args, **kw):
-        real(conn, *args, **kw)
+    def refuse(conn, batch):   # what SQLite says before it writes anything
         raise sqlite3.OperationalError("attempt to write a readonly database")
-    monkeypatch.setattr(deliveries, "store", refuse)
+    monkeypatch.setattr(deliveries, "insert_rows", refuse)
     headers, raw = sample("topic_created")
     with pytest.raises(StorageError, match="readonly"):
         writer.store_delivery(headers, raw, 1234)
@@ -99,3 +96,53 @@ def test_pressure_does_not_defer_when_quiet_or_backlogged():
     p.touch()
     p.wait_for_quiet(lambda: 500)        # backlog over the cap
     assert t.slept == []
+
+
+def test_one_statement_tells_new_rows_from_duplicates(tmp_path):
+    """insert_rows: ids in order when all are new; with duplicates in the batch (a known
+    event id, the same event id twice, Discourse's retry of a body under a new id) each
+    row is new or a duplicate exactly as one INSERT a row would have decided."""
+    from syncd.store import deliveries
+    store, _ = prepare(make_settings(tmp_path))
+    conn = store.db().conn
+    headers, raw = sample("topic_created")
+
+    def row(event_id, body=raw):
+        return deliveries.row({**headers, "X-Discourse-Event-Id": event_id}, body, 1)
+    first = deliveries.insert_rows(conn, [row("1", raw + b" "), row("2", raw + b"  ")])
+    assert [(s.id, s.duplicate) for s in first] == [(1, False), (2, False)]
+    mixed = deliveries.insert_rows(conn, [
+        row("3", raw + b"   "),        # new
+        row("1", raw + b"    "),       # an event id already stored: the admin's redelivery
+        row("4", raw + b"     "),      # new
+        row("4", raw + b"      "),     # the same event id again in this batch
+        row("5", raw + b" "),          # the body of event 1 again: Discourse's retry
+        row("6", raw + b"       "),    # new
+    ])
+    assert [s.duplicate for s in mixed] == [False, True, False, True, True, False]
+    stored = dict(conn.execute("SELECT event_id, id FROM deliveries"))
+    assert [s.id for s in mixed if not s.duplicate] == [stored["3"], stored["4"], stored["6"]]
+    assert sorted(stored) == ["1", "2", "3", "4", "6"]
+    assert not conn.in_transaction       # the statement committed itself
+
+
+def test_a_locked_database_fails_the_whole_batch_at_once(tmp_path, monkeypatch):
+    """A fault of the database itself (locked, read-only) is not retried one delivery at a
+    time, which would wait SQLite's busy timeout again for each: one try, every delivery
+    a StorageError."""
+    import sqlite3
+    from syncd.store import deliveries
+    store, _ = prepare(make_settings(tmp_path))
+    writer = IngestWriter(store)
+    calls = []
+
+    def locked(conn, batch):
+        calls.append(len(batch))
+        raise sqlite3.OperationalError("database is locked")
+    monkeypatch.setattr(deliveries, "insert_rows", locked)
+    headers, raw = sample("topic_created")
+    results = writer.store_batch([({**headers, "X-Discourse-Event-Id": str(i)},
+                                   raw + b" " * i, i) for i in range(3)])
+    writer.close()
+    assert calls == [3]
+    assert all(isinstance(r, StorageError) and "locked" in str(r) for r in results)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from email.utils import formatdate
 from typing import Any, Callable, Iterable
@@ -62,30 +63,51 @@ def wrap(app: Any, receiver: Any) -> None:
     app.wsgi_app = wsgi
 
 
+# The answer the event loop already has for the request its thread is serving now
+# (inbox/loop.py): ``handle`` sends it instead of receiving the delivery again.
+PREPARED = threading.local()
+
+
 def handle(r: Any, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-    started = time.perf_counter()
-    pressure = r.pressure
-    if pressure is not None:
-        pressure.begin()     # the processor stays off the GIL until this one is answered
-    try:
-        status, payload = receive(r, environ)
-    except SyncdError as exc:
-        status = exc.http_status
-        metrics.DELIVERIES.labels(str(status)).inc()
-        payload = flask_json({"status": "error", "error": str(exc)})
-    except Exception as exc:  # never a traceback to the caller; the log has it
-        log.exception("request_failed", error=str(exc))
-        metrics.DELIVERIES.labels("500").inc()
-        status, payload = 500, flask_json({"status": "error",
-                                           "error": "internal error: see syncd's log"})
-    finally:
+    ready = getattr(PREPARED, "answer", None)
+    if ready is not None:
+        PREPARED.answer = None
+        status, payload, started = ready
+    else:
+        started = time.perf_counter()
+        pressure = r.pressure
         if pressure is not None:
-            pressure.end()
+            pressure.begin()     # the processor stays off the GIL until this one is answered
+        try:
+            status, payload = answer(r, environ)
+        finally:
+            if pressure is not None:
+                pressure.end()
     start_response(_STATUS.get(status) or f"{status} Error",
                    [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
                     ("Date", http_date())])
     _OBSERVE(time.perf_counter() - started)
     return [payload]
+
+
+def answer(r: Any, environ: dict[str, Any]) -> tuple[int, bytes]:
+    """(status, JSON body) for one delivery, refusals included."""
+    try:
+        return receive(r, environ)
+    except Exception as exc:
+        return refusal(exc)
+
+
+def refusal(exc: Exception) -> tuple[int, bytes]:
+    """The answer for a delivery that raised: its ``SyncdError``'s status and reason, or
+    500 (never a traceback to the caller; the log has it)."""
+    if isinstance(exc, SyncdError):
+        status = exc.http_status
+        metrics.DELIVERIES.labels(str(status)).inc()
+        return status, flask_json({"status": "error", "error": str(exc)})
+    log.error("request_failed", error=str(exc), exc_info=exc)
+    metrics.DELIVERIES.labels("500").inc()
+    return 500, flask_json({"status": "error", "error": "internal error: see syncd's log"})
 
 
 _date_cache: tuple[int, str] = (0, "")
@@ -125,8 +147,38 @@ def read_body(environ: dict[str, Any], limit: int) -> bytes:
     raise PayloadTooLarge(f"body over {limit} bytes")
 
 
+class Admitted:
+    """A delivery that passed the door and is to be stored."""
+
+    __slots__ = ("headers", "body", "topic_id", "name")
+
+    def __init__(self, headers: dict[str, str], body: bytes, topic_id: int | None, name: str):
+        self.headers, self.body, self.topic_id, self.name = headers, body, topic_id, name
+
+    def item(self) -> tuple[dict[str, str], bytes, int | None]:
+        return self.headers, self.body, self.topic_id
+
+
 def receive(r: Any, environ: dict[str, Any]) -> tuple[int, bytes]:
     """(status, JSON body) for one delivery; raises ``SyncdError`` for a refusal."""
+    got = admit(r, environ)
+    if not isinstance(got, Admitted):
+        return got
+    try:
+        if r.writer is not None:
+            stored = r.writer.store_delivery(*got.item())
+        else:
+            with transaction(r.store.db()) as tx:
+                stored = deliveries.store(tx, *got.item())
+    except sqlite3.Error as exc:
+        raise _unstorable(exc) from exc
+    return accepted(r, got, stored)
+
+
+def admit(r: Any, environ: dict[str, Any]) -> tuple[int, bytes] | Admitted:
+    """Verify and read a delivery: the answer when it is ignored, else the delivery to
+    store; raises ``SyncdError`` for a refusal. Reads the database (relevance), never
+    writes it."""
     body = read_body(environ, r.settings.server.max_body_bytes)
     keeper = r.secrets             # a SecretKeeper: the current and, in a grace, the old one
     if keeper is None:
@@ -145,22 +197,20 @@ def receive(r: Any, environ: dict[str, Any]) -> tuple[int, bytes]:
         return ignored(f"syncd does not act on {kind} events ({name})", name)
     event = Event.from_delivery(headers, data)
     try:
-        conn = r.store.db().conn
-        reason = r.relevance(conn, event)
-        if reason:
-            return ignored(reason, name)
-        if r.writer is not None:
-            stored = r.writer.store_delivery(headers, body, event.topic_id)
-        else:
-            with transaction(r.store.db()) as tx:
-                stored = deliveries.store(tx, headers, body, event.topic_id)
+        reason = r.relevance(r.store.db().conn, event)
     except sqlite3.Error as exc:
-        raise StorageError(f"could not store the delivery ({exc}); Discourse can redeliver it "
-                           "from Admin → API → Webhooks once the database is writable") from exc
-    event_id = headers["x-discourse-event-id"]
+        raise _unstorable(exc) from exc
+    if reason:
+        return ignored(reason, name)
+    return Admitted(headers, body, event.topic_id, name)
+
+
+def accepted(r: Any, delivery: Admitted, stored: deliveries.Stored) -> tuple[int, bytes]:
+    """The answer once the delivery is committed: 202, or 200 for a duplicate."""
+    event_id = delivery.headers["x-discourse-event-id"]
     if stored.duplicate:
         _DUPLICATE_INC()
-        log.info("delivery_duplicate", discourse_event=name, event_id=event_id)
+        log.info("delivery_duplicate", discourse_event=delivery.name, event_id=event_id)
         return 200, b'{"status": "duplicate"}'
     if not r.wake.is_set():
         r.wake.set()
@@ -168,6 +218,11 @@ def receive(r: Any, environ: dict[str, Any]) -> tuple[int, bytes]:
     # json.dumps({"status": "accepted", "event_id": ..., "delivery_id": ...}), spelt out
     return 202, (f'{{"status": "accepted", "event_id": {_json_str(event_id)}, '
                  f'"delivery_id": {int(stored.id)}}}').encode("ascii")
+
+
+def _unstorable(exc: sqlite3.Error) -> StorageError:
+    return StorageError(f"could not store the delivery ({exc}); Discourse can redeliver it "
+                        "from Admin → API → Webhooks once the database is writable")
 
 
 def ignored(reason: str, name: str) -> tuple[int, bytes]:

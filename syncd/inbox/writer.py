@@ -1,7 +1,10 @@
-"""Group commit for the receiver: one writer thread stores deliveries in batches.
+"""Group commit for the receiver: deliveries are stored in batches, one commit each.
 
-Request threads hand their delivery to the writer and wait until the batch holding it
-is committed, so a 202 still means "durably stored". When no batch is being written and
+A batch is one multi-row ``INSERT`` in autocommit mode (``deliveries.insert_rows``): the
+rows, the commit and its fsync are one call into SQLite. The event loop stores every
+delivery that arrived together with ``store_batch`` (``inbox/loop.py``); request threads
+(``store_delivery``) hand their delivery to the writer and wait until the batch holding
+it is committed, so a 202 still means "durably stored". When no batch is being written and
 none is queued, the request thread writes its delivery itself (with any that queue up
 meanwhile), which saves two thread hand-overs; either way one batch is written at a time.
 One writer at a time means no two request threads ever fight for SQLite's write lock
@@ -25,15 +28,22 @@ import threading
 import time
 from typing import Callable, Mapping
 
-from syncd import logs
-from syncd.clock import iso
+from syncd import logs, metrics
 from syncd.store import deliveries
 from syncd.errors import PayloadError, StorageError
-from syncd.store.db import Store, transaction
+from syncd.store.db import Store, write_gate
 
 log = logs.get("syncd.ingest")
+_BATCH_SIZE = metrics.INGEST_BATCH.observe
 MAX_BATCH = 256
 WAIT_SECONDS = 10.0
+
+
+def _database_fault(exc: BaseException) -> bool:
+    """The database itself failed (locked, read-only, full, unreadable), so every delivery
+    of the batch would fail alone too (and wait the busy timeout again each)."""
+    return isinstance(exc, (sqlite3.OperationalError, sqlite3.InternalError,
+                            sqlite3.ProgrammingError)) or type(exc) is sqlite3.DatabaseError
 
 
 class _Done:
@@ -60,10 +70,13 @@ class _Done:
 
 
 class _Pending:
-    __slots__ = ("headers", "body", "topic_id", "done", "result", "error")
+    """One delivery on its way to the database; ``row`` is computed by the thread that
+    received it, so the writer's own work is only the statement."""
+
+    __slots__ = ("row", "done", "result", "error")
 
     def __init__(self, headers: Mapping[str, str], body: bytes, topic_id: int | None):
-        self.headers, self.body, self.topic_id = headers, body, topic_id
+        self.row = deliveries.row(headers, body, topic_id)
         self.done = _Done()
         self.result: deliveries.Stored | None = None
         self.error: Exception | None = None
@@ -160,14 +173,31 @@ class IngestWriter:
             raise StorageError(f"the database did not answer within {WAIT_SECONDS:.0f} s; the "
                                "delivery may be stored all the same, and a redelivery from "
                                "Discourse is safe (duplicates are recognised)")
-        if isinstance(item.error, PayloadError):
-            raise item.error
         if item.error is not None:
-            raise StorageError(f"could not store the delivery ({item.error}); Discourse can "
-                               "redeliver it from Admin → API → Webhooks once the database "
-                               "is writable") from item.error
+            raise self._error(item.error)
         assert item.result is not None
         return item.result
+
+    def store_batch(self, items: list[tuple[Mapping[str, str], bytes, int | None]]
+                    ) -> list[deliveries.Stored | Exception]:
+        """Store (headers, body, topic_id) deliveries with one commit, in the caller's
+        thread; for each, its ``Stored`` or the error it alone failed with
+        (``PayloadError`` for data the database refuses, ``StorageError`` otherwise)."""
+        batch = [_Pending(*item) for item in items]
+        with self._committing:
+            self._write_safely(batch)
+        return [item.result if item.error is None else self._error(item.error)
+                for item in batch]
+
+    @staticmethod
+    def _error(exc: Exception) -> Exception:
+        if isinstance(exc, PayloadError):
+            return exc
+        error = StorageError(f"could not store the delivery ({exc}); Discourse can "
+                             "redeliver it from Admin → API → Webhooks once the database "
+                             "is writable")
+        error.__cause__ = exc
+        return error
 
     def close(self) -> None:
         self._closed = True
@@ -220,6 +250,12 @@ class IngestWriter:
         try:
             results = self._commit(batch)
         except Exception as exc:
+            if _database_fault(exc):     # not one delivery's data: each alone would fail too
+                log.error("ingest_batch_failed", size=len(batch), error=str(exc))
+                for item in batch:
+                    item.result, item.error = None, exc
+                    item.done.set()
+                return
             if len(batch) == 1:
                 self._fail(batch[0], exc)
                 return
@@ -236,10 +272,11 @@ class IngestWriter:
             self._publish(item, result)
 
     def _commit(self, batch: list[_Pending]) -> list[deliveries.Stored]:
-        now, store = iso(), deliveries.store   # one receipt time for the batch
-        with transaction(self.store.db()) as conn:
-            return [store(conn, item.headers, item.body, item.topic_id, now=now)
-                    for item in batch]
+        db = self.store.db()
+        with write_gate(db):
+            stored = deliveries.insert_rows(db.conn, [item.row for item in batch])
+        _BATCH_SIZE(len(batch))
+        return stored
 
     @staticmethod
     def _publish(item: _Pending, result: deliveries.Stored) -> None:
@@ -250,8 +287,7 @@ class IngestWriter:
     def _fail(item: _Pending, exc: Exception) -> None:
         """A database that cannot write fails with ``StorageError`` (retry later); anything
         else is this delivery's data (an integer SQLite cannot hold ...): ``PayloadError``."""
-        if isinstance(exc, sqlite3.Error) and not isinstance(exc, (sqlite3.DataError,
-                                                                   sqlite3.IntegrityError)):
+        if _database_fault(exc):
             log.error("ingest_batch_failed", size=1, error=str(exc))
             item.result, item.error = None, exc
         else:

@@ -65,14 +65,20 @@ def _write_gate(conn: sqlite3.Connection) -> threading.Lock:
         return _WRITE_GATES.setdefault(key, threading.Lock())
 
 
+def write_gate(db: sqlite_utils.Database) -> threading.Lock:
+    """The lock this process's writers of ``db``'s file take around a write (see
+    ``_write_gate``); a single autocommit statement takes it too."""
+    gate = getattr(db, "_syncd_write_gate", None)
+    if gate is None:
+        gate = db._syncd_write_gate = _write_gate(db.conn)
+    return gate
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception."""
     conn = db.conn
-    gate = getattr(db, "_syncd_write_gate", None)
-    if gate is None:
-        gate = db._syncd_write_gate = _write_gate(conn)
-    with gate:
+    with write_gate(db):
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn

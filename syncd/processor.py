@@ -90,7 +90,10 @@ class Processor:
                         hint="the delivery stays pending and is tried again")
             return False
         finally:
-            metrics.PROCESS_SECONDS.observe(time.perf_counter() - started)
+            took = time.perf_counter() - started
+            metrics.PROCESS_SECONDS.observe(took)
+            if self.pressure is not None:
+                self.pressure.step_took(took)
             structlog.contextvars.unbind_contextvars("delivery_id", "discourse_event", "ticket")
 
     def _process_delivery(self, row: dict[str, Any], now: datetime) -> bool:

@@ -91,6 +91,12 @@ class IngestPressure:
     "Quiet" is no request being answered (``begin``/``end``) and none for ``quiet``
     seconds, so at a steady rate the processor works in the gaps between deliveries
     instead of a fixed time after each one (which at 200/s fell on the next arrival).
+
+    At a steady rate it also stops short of the next delivery: from the usual gap between
+    arrivals (a moving average) and how long its own steps take (``step_took``), a step
+    that would still run when the next delivery is due (within the last quarter of the
+    gap) waits for that delivery to be answered first. A flow that pauses (nothing for two
+    gaps) is no flow: the processor runs freely again.
     """
 
     def __init__(self, quiet: float = 0.0005, max_defer: float = 0.25, max_backlog: int = 10000,
@@ -101,12 +107,22 @@ class IngestPressure:
         self.poll = max(quiet, poll)     # how often a deferred processor looks again
         self._last = -1e9
         self._in_flight: deque[None] = deque()   # one entry a request being answered
+        self._arrived = -1e9             # when the last delivery began to be received
+        self._gap: float | None = None   # moving average of the time between arrivals
+        self._step = 0.001               # moving average of a processor step's duration
 
     def touch(self) -> None:
         self._last = self.clock()
 
     def begin(self) -> None:
         """A delivery is being received: the processor waits until it is answered."""
+        now = self.clock()
+        interval = now - self._arrived
+        if interval < 1.0:
+            self._gap = interval if self._gap is None else 0.8 * self._gap + 0.2 * interval
+        else:
+            self._gap = None             # after a second of nothing, a new flow
+        self._arrived = now
         self._in_flight.append(None)
 
     def end(self) -> None:
@@ -116,15 +132,51 @@ class IngestPressure:
             pass
         self._last = self.clock()
 
+    def step_took(self, seconds: float) -> None:
+        """The processor says how long its last step took."""
+        self._step = 0.8 * self._step + 0.2 * min(seconds, 0.1)
+
     def busy(self) -> bool:
         return bool(self._in_flight) or self.clock() - self._last <= self.quiet
 
+    def due_soon(self, now: float | None = None) -> bool:
+        """A steady flow's next delivery is due before a step started now would end.
+
+        Only where a step fits between two deliveries (``gap`` over two steps and the
+        quiet time): in a denser flow waiting for a gap would only starve the processor,
+        and ``busy`` alone decides."""
+        gap = self._gap
+        if gap is None or gap < 2 * self._step + self.quiet:
+            return False
+        since = (self.clock() if now is None else now) - self._arrived
+        return since < 2 * gap and since + self._step > gap - self.quiet
+
     def wait_for_quiet(self, backlog: Callable[[], int]) -> None:
-        deadline = self.clock() + self.max_defer
-        if not self.busy() or backlog() >= self.max_backlog:
+        now = self.clock()
+        deadline = now + self.max_defer
+        if not (self.busy() or self.due_soon(now)) or backlog() >= self.max_backlog:
             return
-        while self.busy() and self.clock() < deadline:
-            self.sleep(self.poll)
+        while now < deadline:
+            pause = self._pause(now)
+            if pause is None:
+                return
+            self.sleep(max(min(pause, deadline - now), 0.0001))
+            now = self.clock()
+
+    def _pause(self, now: float) -> float | None:
+        """How long to wait before looking again; None: go on now. In a flow with room
+        between deliveries, look again just when a step may start (after the answer and
+        the quiet time, or when the next delivery is due); in a dense one, every ``poll``."""
+        gap = self._gap
+        roomy = gap is not None and gap >= 2 * self._step + self.quiet
+        if self._in_flight:
+            return min(self.quiet, self.poll) if roomy else self.poll
+        if now - self._last <= self.quiet:
+            return self._last + self.quiet - now + 0.0001 if roomy else self.poll
+        if self.due_soon(now):       # until it is due; then as while it is answered
+            until = self._arrived + gap - now
+            return min(until, self.poll) if until > 0 else min(self.quiet, self.poll)
+        return None
 
 
 class IngestWriter:

@@ -1,7 +1,12 @@
 """Ingest benchmark: `syncd serve` against a bare Flask app on the same server (waitress).
 
 Both run as their own processes; the load comes from a third (bench/loadgen.py) with the
-same signed deliveries. Closed-loop rounds alternate bare and syncd (BENCH_ROUNDS, 3, of
+same signed deliveries. syncd is stopped (SIGSTOP) during the bare app's rounds, so that
+its processor, draining what the previous round stored, does not slow the baseline, and
+each of syncd's throughput rounds starts once that backlog is processed (the wait is
+printed), so a round is a burst into a caught-up syncd rather than into one whose backlog
+is past the processor's valve. The rounds at 200/s follow the last burst at once: they
+are measured while its backlog (some thousands) drains. Closed-loop rounds alternate bare and syncd (BENCH_ROUNDS, 3, of
 BENCH_SECONDS, 3 s), then as many rounds at 200 deliveries/s. Each figure is printed as
 median, min and max over its rounds: ingest_rps, bare_rps, their paired ratio, the p50/p99
 latency at 200/s, each server's CPU and context switches per request, the load
@@ -135,6 +140,25 @@ def spread(values: list[float], fmt: str = ".2f") -> str:
             f"min {min(values):{fmt}}, max {max(values):{fmt}}")
 
 
+def drain(db: Path, limit: float = 60.0) -> float:
+    """Wait until syncd has processed what the previous round stored (``limit`` seconds at
+    most), so that each throughput round is a burst into a caught-up syncd and does not
+    meet the processor's backlog valve (processor.max_backlog); seconds waited."""
+    started = time.monotonic()
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        while time.monotonic() - started < limit:
+            if conn.execute("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'"
+                            ).fetchone()[0] == 0:
+                break
+            time.sleep(0.2)
+    except sqlite3.Error:
+        pass                      # no database yet: nothing to drain
+    finally:
+        conn.close()
+    return time.monotonic() - started
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -164,11 +188,16 @@ def main() -> None:
         wait_ready(bport, bare)
         budget = int(SECONDS * 4000)
         load_before = os.getloadavg()[0]
-        bare_runs, ingest_runs, paced_runs = [], [], []
+        bare_runs, ingest_runs, paced_runs, drained = [], [], [], []
         for round_no in range(ROUNDS):  # alternate, so drift on a shared machine hits both
             first = 1 + round_no * budget  # fresh topics each round: no duplicates
-            bare_runs.append(measured("closed", bare.pid, bport, SECONDS,
-                                      deliveries(first, budget), tmp))
+            os.kill(syncd.pid, signal.SIGSTOP)   # its processor would drain the backlog
+            try:                                 # meanwhile, on the bare app's cores
+                bare_runs.append(measured("closed", bare.pid, bport, SECONDS,
+                                          deliveries(first, budget), tmp))
+            finally:
+                os.kill(syncd.pid, signal.SIGCONT)
+            drained.append(drain(tmp / "syncd.db"))
             ingest_runs.append(measured("closed", syncd.pid, sport, SECONDS,
                                         deliveries(first, budget), tmp))
             time.sleep(0.5)
@@ -208,6 +237,7 @@ def main() -> None:
           f"{spread([r['context_switches_per_request'] for r in bare_runs], '.1f')}")
     print(f"loadgen_cpu_pct_vs_ingest: {spread([r['loadgen_cpu_pct'] for r in ingest_runs], '.0f')}")
     print(f"loadgen_cpu_pct_vs_bare: {spread([r['loadgen_cpu_pct'] for r in bare_runs], '.0f')}")
+    print(f"drain_wait_s_before_ingest_rounds: {spread(drained, '.1f')}")
     print(f"rss_mb: {rss:.0f}")
     print(f"acked_deliveries_stored_after_sigkill: {stored}/{acked}")
     if stored < acked:

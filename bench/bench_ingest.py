@@ -1,17 +1,17 @@
 """Ingest benchmark: `syncd serve` against a bare Flask app on the same server (waitress).
 
 Both run as their own processes; the load comes from a third (bench/loadgen.py) with the
-same signed deliveries. syncd is stopped (SIGSTOP) during the bare app's rounds, so that
-its processor, draining what the previous round stored, does not slow the baseline, and
-each of syncd's throughput rounds starts once that backlog is processed (the wait is
-printed), so a round is a burst into a caught-up syncd rather than into one whose backlog
-is past the processor's valve. The rounds at 200/s follow the last burst at once: they
-are measured while its backlog (some thousands) drains. Closed-loop rounds alternate bare and syncd (BENCH_ROUNDS, 3, of
-BENCH_SECONDS, 3 s), then as many rounds at 200 deliveries/s. Each figure is printed as
-median, min and max over its rounds: ingest_rps, bare_rps, their paired ratio, the p50/p99
-latency at 200/s, each server's CPU and context switches per request, the load
-generator's own CPU, and what other processes used meanwhile (a busy shared machine shows
-there, not as a slow syncd).
+same signed deliveries. Closed-loop rounds alternate bare and syncd (BENCH_ROUNDS, 3, of
+BENCH_SECONDS, 3 s), then as many rounds at 200 deliveries/s. syncd is stopped (SIGSTOP)
+during the bare app's rounds, so that its processor, draining what the previous round
+stored, does not slow the baseline; each of syncd's throughput rounds starts once that
+backlog is processed (the wait is printed), so a round is a burst into a caught-up syncd
+rather than into one whose backlog is past the processor's valve. The rounds at 200/s
+follow the last burst at once: they are measured while its backlog (thousands) drains.
+Each figure is printed as median, min and max over its rounds: ingest_rps, bare_rps, their
+paired ratio, the p50/p99 latency at 200/s, each server's CPU and context switches per
+request, the load generator's own CPU, and what other processes used meanwhile (a busy
+shared machine shows there, not as a slow syncd).
 Then syncd is killed with SIGKILL and every acknowledged delivery must be stored.
 Goals (issue 17): ratio >= 0.8, p99 < 5 ms at 200/s with synchronous=full, RSS < 120 MB.
 """
@@ -143,7 +143,7 @@ def spread(values: list[float], fmt: str = ".2f") -> str:
 def drain(db: Path, limit: float = 60.0) -> float:
     """Wait until syncd has processed what the previous round stored (``limit`` seconds at
     most), so that each throughput round is a burst into a caught-up syncd and does not
-    meet the processor's backlog valve (processor.max_backlog); seconds waited."""
+    meet the processor's backlog valve (IngestPressure.max_backlog); seconds waited."""
     started = time.monotonic()
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:

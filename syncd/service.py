@@ -280,7 +280,7 @@ def _bind(app: Any, settings: Settings, receiver: Any = None) -> Any:
         from syncd.inbox.loop import usable
         reason = usable(server)
         if reason is None:
-            dispatcher.server = server
+            dispatcher.attach(server)
         else:
             log.warning("ingest_in_loop_unavailable", reason=reason)
     return server

@@ -42,14 +42,38 @@ log = logs.get("syncd.ingest")
 def usable(server: Any) -> str | None:
     """Why this waitress cannot serve deliveries in its loop, or None when it can (the
     parts of waitress 3 ``LoopDispatcher`` relies on)."""
+    from waitress import trigger
     from waitress.channel import HTTPChannel
     missing = [name for name in ("service", "task_class") if not hasattr(HTTPChannel, name)]
-    if not hasattr(getattr(server, "trigger", None), "pull_trigger"):
+    if not hasattr(trigger, "trigger") or not isinstance(getattr(server, "_map", None), dict):
         missing.append("trigger")
     if missing:
         return (f"this waitress has no {', '.join(missing)}: deliveries are served in the "
                 "request threads")
     return None
+
+
+def _waker(socket_map: dict, serve: Any) -> Any:
+    """A pipe in the loop's socket map whose reading runs ``serve``.
+
+    Not waitress's own trigger: that one runs its thunks under a bare ``except:``, which
+    would swallow the KeyboardInterrupt ``serve``'s SIGTERM handler raises to end the loop
+    (and the step would never be scheduled again). Here whatever ``serve`` raises reaches
+    the loop, which lets KeyboardInterrupt and SystemExit through."""
+    from waitress.trigger import trigger
+
+    class Waker(trigger):
+        def handle_read(self) -> None:
+            try:
+                self.recv(8192)
+            except OSError:
+                return
+            serve()
+
+        def pull(self) -> None:
+            self._physical_pull()
+
+    return Waker(socket_map)
 
 
 class LoopDispatcher(ThreadedTaskDispatcher):
@@ -58,12 +82,18 @@ class LoopDispatcher(ThreadedTaskDispatcher):
     def __init__(self, receiver: Any, path: str = hotpath.PATH):
         super().__init__()
         self.receiver, self.path = receiver, path
-        self.server: Any = None          # set once waitress has created the server
+        self.server: Any = None          # set by ``attach`` once waitress made the server
+        self._wake: Any = None
         self._ready: deque[Any] = deque()
         self._lock = threading.Lock()
         self._scheduled = False          # a serve step is queued on the loop or running
         self.batches = 0                 # commits made by the loop (for /metrics, tests)
         self.largest = 0
+
+    def attach(self, server: Any) -> None:
+        """Start keeping deliveries in ``server``'s loop."""
+        self._wake = _waker(server._map, self._serve)
+        self.server = server
 
     def add_task(self, task: Any) -> None:
         """Called by waitress (from the loop, or from a request thread when a pipelined
@@ -73,7 +103,7 @@ class LoopDispatcher(ThreadedTaskDispatcher):
                 self._ready.append(task)
                 schedule, self._scheduled = not self._scheduled, True
             if schedule:   # run on the loop's next turn, outside waitress's channel locks
-                self.server.trigger.pull_trigger(self._serve)
+                self._wake.pull()
             return
         super().add_task(task)
 
@@ -85,17 +115,24 @@ class LoopDispatcher(ThreadedTaskDispatcher):
 
     def _serve(self) -> None:
         """The loop's step: every delivery ready now, in the three steps above."""
-        while True:
+        try:
+            while True:
+                with self._lock:
+                    if not self._ready:
+                        self._scheduled = False
+                        return
+                    channels = list(self._ready)
+                    self._ready.clear()
+                try:
+                    self._serve_together(channels)
+                except Exception as exc:   # never let one step stop the loop
+                    log.error("ingest_loop_step_failed", error=repr(exc), exc_info=exc)
+        except BaseException:
+            # KeyboardInterrupt from serve's SIGTERM handler: it goes on to end the loop;
+            # what is still ready was not stored, and Discourse delivers it again.
             with self._lock:
-                if not self._ready:
-                    self._scheduled = False
-                    return
-                channels = list(self._ready)
-                self._ready.clear()
-            try:
-                self._serve_together(channels)
-            except Exception as exc:   # never let one step stop the loop
-                log.error("ingest_loop_step_failed", error=repr(exc), exc_info=exc)
+                self._scheduled = False
+            raise
 
     def _serve_together(self, channels: list[Any]) -> None:
         r = self.receiver

@@ -290,11 +290,19 @@ class IngestWriter:
         try:
             self._write(batch)
         except BaseException as exc:  # never leave a request waiting, never die
-            log.exception("ingest_writer_step_failed", error=repr(exc))
+            interrupted = (not isinstance(exc, Exception)   # KeyboardInterrupt, SystemExit
+                           and threading.current_thread() is threading.main_thread())
+            if not interrupted:
+                log.exception("ingest_writer_step_failed", error=repr(exc))
             for item in batch:
                 if not item.done.is_set():
                     item.result, item.error = None, StorageError(repr(exc))
                     item.done.set()
+            if interrupted:
+                # serve's SIGTERM handler, in the thread that runs the event loop (signals
+                # reach no other): the batch is answered 503 (it may be stored all the
+                # same; a redelivery is a duplicate) and the interrupt ends the loop.
+                raise
 
     def _write(self, batch: list[_Pending]) -> None:
         """Commit the batch; if that fails, each delivery alone, so one bad delivery fails

@@ -213,3 +213,26 @@ def test_a_processor_step_reports_its_duration(tmp_path):
     spy = Spy()
     assert Processor(settings, store, pressure=spy).run_once()
     assert len(spy.took) == 1 and 0 < spy.took[0] < 5
+
+
+def test_a_batch_larger_than_one_statement_may_be_is_stored_in_pieces(tmp_path, monkeypatch):
+    """store_batch with 600 deliveries (a server with a high connection_limit, all ready at
+    once): MAX_BATCH rows a statement, under SQLite's limit on variables; all stored."""
+    from syncd.inbox import writer as writer_module
+    from syncd.store import deliveries
+    store, _ = prepare(make_settings(tmp_path))
+    writer = IngestWriter(store)
+    sizes, real = [], deliveries.insert_rows
+
+    def spy(conn, batch):
+        sizes.append(len(batch))
+        return real(conn, batch)
+    monkeypatch.setattr(deliveries, "insert_rows", spy)
+    headers, raw = sample("topic_created")
+    results = writer.store_batch([({**headers, "X-Discourse-Event-Id": str(i)},
+                                   raw + b" " * i, i) for i in range(600)])
+    writer.close()
+    assert sizes == [writer_module.MAX_BATCH, writer_module.MAX_BATCH,
+                     600 - 2 * writer_module.MAX_BATCH]
+    assert all(not isinstance(r, Exception) and not r.duplicate for r in results)
+    assert len({r.id for r in results}) == 600

@@ -234,10 +234,12 @@ class IngestWriter:
                     ) -> list[deliveries.Stored | Exception]:
         """Store (headers, body, topic_id) deliveries with one commit, in the caller's
         thread; for each, its ``Stored`` or the error it alone failed with
-        (``PayloadError`` for data the database refuses, ``StorageError`` otherwise)."""
+        (``PayloadError`` for data the database refuses, ``StorageError`` otherwise).
+        ``MAX_BATCH`` deliveries a commit at most."""
         batch = [_Pending(*item) for item in items]
         with self._committing:
-            self._write_safely(batch)
+            for first in range(0, len(batch), MAX_BATCH):   # SQLite's limit on variables
+                self._write_safely(batch[first:first + MAX_BATCH])
         return [item.result if item.error is None else self._error(item.error)
                 for item in batch]
 

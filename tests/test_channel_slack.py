@@ -154,8 +154,13 @@ def test_bot_mode_refusals_say_what_to_fix(tmp_path):
 
 
 def test_pacing_stays_under_one_a_second_without_429(tmp_path):
-    """At Slack's 60 a minute, three messages take two seconds and meet no 429."""
-    with SlackStandIn(limit=1, window=1.0) as slack:
+    """At Slack's 60 a minute, three messages take two seconds and meet no 429.
+
+    The stand-in counts at receipt, so a message that arrived late (a loaded machine) would
+    leave a gap under a second before the next one, sent on time: its window is 0.95 s, as
+    Slack's own "about one a second, short bursts allowed" is no stricter. Unpaced, the
+    three would arrive within milliseconds and two be refused."""
+    with SlackStandIn(limit=1, window=0.95) as slack:
         settings = _webhook(tmp_path, slack, per_minute=60)
         for i in range(3):
             notify(settings, 100 + i, "it")

@@ -347,3 +347,40 @@ def test_sigterm_during_a_burst_stops_serve(tmp_path):
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(10)
+
+
+def test_a_failure_serving_one_answer_closes_that_connection_only(running, monkeypatch):
+    """Two deliveries in one step, and serving the first one's answer fails (a bug inside
+    waitress's service): that connection is closed, the other still gets its 202."""
+    from waitress.channel import HTTPChannel
+    from syncd.inbox import hotpath
+    real = HTTPChannel.service
+
+    def service(channel):
+        answer = getattr(hotpath.PREPARED, "answer", None)
+        if answer is not None and b'"event_id": "131"' in answer[1]:
+            raise RuntimeError("a bug in serving")
+        return real(channel)
+    monkeypatch.setattr(HTTPChannel, "service", service)
+    blocker = socket.create_connection(("127.0.0.1", running.port))
+    first = socket.create_connection(("127.0.0.1", running.port))
+    second = socket.create_connection(("127.0.0.1", running.port))
+    try:
+        running.receiver.writer._committing.acquire()
+        try:   # the loop is held in the blocker's step, so the next step reads both
+            blocker.sendall(raw_request(*delivery(130)))
+            time.sleep(0.2)
+            first.sendall(raw_request(*delivery(131)))
+            second.sendall(raw_request(*delivery(132)))
+            time.sleep(0.2)
+        finally:
+            running.receiver.writer._committing.release()
+        assert read_answers(blocker, 1)[0][0] == 202
+        assert read_answers(second, 1)[0][0] == 202
+        first.settimeout(10)
+        assert first.recv(65536) == b""        # closed, with no answer
+    finally:
+        for sock in (blocker, first, second):
+            sock.close()
+    assert running.stored() == 3                # all were committed before answering
+    assert running.dispatcher.largest >= 2      # 131 and 132 shared a step

@@ -87,7 +87,7 @@ class LoopDispatcher(ThreadedTaskDispatcher):
         self._ready: deque[Any] = deque()
         self._lock = threading.Lock()
         self._scheduled = False          # a serve step is queued on the loop or running
-        self.batches = 0                 # commits made by the loop (for /metrics, tests)
+        self.batches = 0                 # commits made by the loop, and the largest
         self.largest = 0
 
     def attach(self, server: Any) -> None:
@@ -141,19 +141,35 @@ class LoopDispatcher(ThreadedTaskDispatcher):
             pressure.begin()
         try:
             answers = [self._admit(channel) for channel in channels]
-            self._store(answers)
+            try:
+                self._store(answers)
+            except Exception as exc:     # a bug: each delivery not yet answered gets 500
+                for answer in answers:
+                    if answer is not None and isinstance(answer[0], hotpath.Admitted):
+                        answer[0], answer[1] = hotpath.refusal(exc)
             for channel, answer in zip(channels, answers, strict=True):
                 if answer is None:    # not what it seemed: the request threads serve it
                     ThreadedTaskDispatcher.add_task(self, channel)
                     continue
-                hotpath.PREPARED.answer = answer
-                try:
-                    channel.service()
-                finally:
-                    hotpath.PREPARED.answer = None
+                self._answer(channel, answer)
         finally:
             if pressure is not None:
                 pressure.end()
+
+    @staticmethod
+    def _answer(channel: Any, answer: list) -> None:
+        """Let waitress serve the request with its prepared answer. A failure there (a bug:
+        waitress catches the application's own) closes that connection only, so the
+        others of the step are still answered and none waits for a task never started."""
+        hotpath.PREPARED.answer = answer
+        try:
+            channel.service()
+        except Exception as exc:
+            log.error("ingest_loop_answer_failed", error=repr(exc), exc_info=exc)
+            channel.will_close = True
+            channel.server.pull_trigger()
+        finally:
+            hotpath.PREPARED.answer = None
 
     def _admit(self, channel: Any) -> list | None:
         """[status, payload, started] or [Admitted, None, started]; None: not a delivery."""

@@ -21,8 +21,9 @@ from typing import Any, Callable, Iterable
 
 from syncd import logs, metrics
 from syncd.core.events import Event, parse_body
-from syncd.errors import PayloadError, PayloadTooLarge, StorageError, SyncdError
+from syncd.errors import PayloadError, PayloadTooLarge, SyncdError
 from syncd.inbox import signature
+from syncd.inbox.writer import unstorable
 from syncd.store import deliveries
 from syncd.store.db import transaction
 
@@ -171,7 +172,7 @@ def receive(r: Any, environ: dict[str, Any]) -> tuple[int, bytes]:
             with transaction(r.store.db()) as tx:
                 stored = deliveries.store(tx, *got.item())
     except sqlite3.Error as exc:
-        raise _unstorable(exc) from exc
+        raise unstorable(exc) from exc
     return accepted(r, got, stored)
 
 
@@ -199,7 +200,7 @@ def admit(r: Any, environ: dict[str, Any]) -> tuple[int, bytes] | Admitted:
     try:
         reason = r.relevance(r.store.db().conn, event)
     except sqlite3.Error as exc:
-        raise _unstorable(exc) from exc
+        raise unstorable(exc) from exc
     if reason:
         return ignored(reason, name)
     return Admitted(headers, body, event.topic_id, name)
@@ -218,11 +219,6 @@ def accepted(r: Any, delivery: Admitted, stored: deliveries.Stored) -> tuple[int
     # json.dumps({"status": "accepted", "event_id": ..., "delivery_id": ...}), spelt out
     return 202, (f'{{"status": "accepted", "event_id": {_json_str(event_id)}, '
                  f'"delivery_id": {int(stored.id)}}}').encode("ascii")
-
-
-def _unstorable(exc: sqlite3.Error) -> StorageError:
-    return StorageError(f"could not store the delivery ({exc}); Discourse can redeliver it "
-                        "from Admin → API → Webhooks once the database is writable")
 
 
 def ignored(reason: str, name: str) -> tuple[int, bytes]:

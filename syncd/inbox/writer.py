@@ -46,6 +46,12 @@ def _database_fault(exc: BaseException) -> bool:
                             sqlite3.ProgrammingError)) or type(exc) is sqlite3.DatabaseError
 
 
+def unstorable(exc: BaseException) -> StorageError:
+    """The 503 for a delivery the database could not take (not its data's fault)."""
+    return StorageError(f"could not store the delivery ({exc}); Discourse can redeliver it "
+                        "from Admin → API → Webhooks once the database is writable")
+
+
 class _Done:
     """A one-shot "committed" flag: a lock held until the writer releases it, cheaper
     than a ``threading.Event`` (no Condition, no waiter list) for one waiter."""
@@ -146,10 +152,15 @@ class IngestPressure:
         quiet time): in a denser flow waiting for a gap would only starve the processor,
         and ``busy`` alone decides."""
         gap = self._gap
-        if gap is None or gap < 2 * self._step + self.quiet:
+        if not self._roomy():
             return False
         since = (self.clock() if now is None else now) - self._arrived
         return since < 2 * gap and since + self._step > gap - self.quiet
+
+    def _roomy(self) -> bool:
+        """A steady flow with room for a step between two deliveries (the gap over two
+        steps and the quiet time)."""
+        return self._gap is not None and self._gap >= 2 * self._step + self.quiet
 
     def wait_for_quiet(self, backlog: Callable[[], int]) -> None:
         now = self.clock()
@@ -167,8 +178,7 @@ class IngestPressure:
         """How long to wait before looking again; None: go on now. In a flow with room
         between deliveries, look again just when a step may start (after the answer and
         the quiet time, or when the next delivery is due); in a dense one, every ``poll``."""
-        gap = self._gap
-        roomy = gap is not None and gap >= 2 * self._step + self.quiet
+        gap, roomy = self._gap, self._roomy()
         if self._in_flight:
             return min(self.quiet, self.poll) if roomy else self.poll
         if now - self._last <= self.quiet:
@@ -247,9 +257,7 @@ class IngestWriter:
     def _error(exc: Exception) -> Exception:
         if isinstance(exc, PayloadError):
             return exc
-        error = StorageError(f"could not store the delivery ({exc}); Discourse can "
-                             "redeliver it from Admin → API → Webhooks once the database "
-                             "is writable")
+        error = unstorable(exc)
         error.__cause__ = exc
         return error
 
